@@ -1,0 +1,77 @@
+"""Atomic outputs and checked inputs for the stage artifacts.
+
+A stage collects all its outputs and hands them to ``write_outputs``: each is written to a temporary file
+beside its target and renamed only once every one of them was written, so an interrupted or failing stage
+leaves either the complete new set or nothing new.
+"""
+
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from signdigits.errors import UsageError
+
+
+def to_bytes(content) -> bytes:
+    """The bytes of one output: an ndarray is saved as .npy, a dict/list as JSON, str as UTF-8 text."""
+    if isinstance(content, np.ndarray):
+        buffer = io.BytesIO()
+        np.save(buffer, content, allow_pickle=False)
+        return buffer.getvalue()
+    if isinstance(content, (dict, list)):
+        return (json.dumps(content, indent=2) + "\n").encode()
+    if isinstance(content, str):
+        return content.encode()
+    if isinstance(content, bytes):
+        return content
+    raise TypeError(f"cannot write {type(content).__name__}")
+
+
+def write_outputs(outputs: dict) -> None:
+    """Write ``{path: content}`` all-or-nothing (temporary files, then renames)."""
+    staged = []
+    try:
+        for path, content in outputs.items():
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            staged.append((temporary, path))
+            temporary.write_bytes(to_bytes(content))
+        for temporary, path in staged:
+            os.replace(temporary, path)
+    finally:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+
+
+def load_array(path: str | Path) -> np.ndarray:
+    """Load one .npy artifact (never pickles); a missing file says which stage makes it."""
+    path = Path(path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UsageError(f"{path} not found; run `dvc repro` to build it") from None
+    except ValueError as error:
+        raise UsageError(f"{path} is not a valid .npy array ({error}); rerun `dvc repro --force`") from None
+
+
+def load_json(path: str | Path):
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path} not found; run `dvc repro` to build it") from None
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{path} is not valid JSON ({error}); rerun `dvc repro --force`") from None
+
+
+SPLIT_PARTS = ("X_train", "y_train", "X_test", "y_test")
+
+
+def load_split(folder: str | Path = "data/split") -> tuple[dict, dict]:
+    """The split stage's arrays {X_train, y_train, X_test, y_test} and its meta.json."""
+    folder = Path(folder)
+    return {part: load_array(folder / f"{part}.npy") for part in SPLIT_PARTS}, load_json(folder / "meta.json")

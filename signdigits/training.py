@@ -1,0 +1,75 @@
+"""Building and training the network from the ``train`` params, with progress on stderr."""
+
+import sys
+import time
+
+import numpy as np
+
+from signdigits.mlp import MLP
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
+
+
+class EpochProgress:
+    """Prints 'epoch e/E  loss …' to stderr at most once a second, once the run has lasted two seconds."""
+
+    def __init__(self, epochs, stream=sys.stderr, quiet_for=2.0, every=1.0):
+        self.epochs, self.stream, self.quiet_for, self.every = epochs, stream, quiet_for, every
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, row):
+        now = time.perf_counter()
+        final = row["epoch"] == self.epochs
+        if now - self.start < self.quiet_for or (now - self.last < self.every and not final):
+            return
+        self.last = now
+        held_out = (
+            f"  test loss {row['test_loss']:.4f}  test acc {row['test_accuracy']:.3f}" if "test_loss" in row else ""
+        )
+        print(
+            f"epoch {row['epoch']:>{len(str(self.epochs))}}/{self.epochs}  loss {row['train_loss']:.4f}  "
+            f"acc {row['train_accuracy']:.3f}{held_out}  ({now - self.start:.1f} s)",
+            file=self.stream,
+            flush=True,
+        )
+
+
+def build_model(params, n_inputs, n_classes):
+    """The network the params describe: one sigmoid output for two classes, K softmax outputs for K > 2."""
+    n_outputs = 1 if n_classes == 2 else n_classes
+    return MLP(n_inputs, params["hidden_units"], n_outputs, params["activation"], params["seed"])
+
+
+def train(params, X_train, y_train, X_test=None, y_test=None, n_classes=2, progress=True):
+    """Train a fresh model on the train split; the test split is only observed, for the history."""
+    net = build_model(params, X_train.shape[1], n_classes)
+    history = net.fit(
+        X_train,
+        y_train,
+        epochs=params["epochs"],
+        batch_size=params["batch_size"],
+        learning_rate=params["learning_rate"],
+        X_val=X_test,
+        y_val=y_test,
+        optimizer=params["optimizer"],
+        momentum=params["momentum"],
+        weight_decay=params["weight_decay"],
+        lr_decay=params["lr_decay"],
+        on_epoch=EpochProgress(params["epochs"]) if progress else None,
+    )
+    return net, history
+
+
+def history_tsv(history) -> str:
+    columns = [c for c in HISTORY_COLUMNS if c in history[0]]
+    lines = ["\t".join(columns)]
+    for row in history:
+        lines.append("\t".join(str(row[c]) if c == "epoch" else f"{row[c]:.6f}" for c in columns))
+    return "\n".join(lines) + "\n"
+
+
+def read_history_tsv(text: str) -> dict:
+    """The history TSV back as columns: {name: array}."""
+    header, *rows = [line.split("\t") for line in text.strip().splitlines()]
+    values = np.array(rows, dtype=float).reshape(len(rows), len(header))
+    return {name: values[:, i] for i, name in enumerate(header)}

@@ -1,0 +1,23 @@
+"""Stage ingest: every photo of the source, as a viewer shows it, in grayscale at image_size² → data/raw/."""
+
+from signdigits.dataset import ingest, resolve_source
+from signdigits.errors import exit_on_usage_error
+from signdigits.files import write_outputs
+from signdigits.params import load_params
+
+
+def main():
+    params = load_params("ingest")
+    source = resolve_source(params["source"])
+    images, labels, summary = ingest(source, params["image_size"])
+    write_outputs(
+        {
+            "data/raw/images.npy": images,
+            "data/raw/labels.npy": labels,
+            "reports/ingest_summary.json": summary,
+        }
+    )
+
+
+if __name__ == "__main__":
+    exit_on_usage_error(main)

@@ -1,0 +1,20 @@
+"""Stage normalize: pixels to float32 in [0, 1] (divided by 255, as the seed) → data/normalized/."""
+
+from signdigits.errors import exit_on_usage_error
+from signdigits.files import load_array, load_json, write_outputs
+from signdigits.preprocess import PIXEL_SCALE, normalize
+
+
+def main():
+    meta = load_json("data/filtered/meta.json") | {"pixel_scale": PIXEL_SCALE}
+    write_outputs(
+        {
+            "data/normalized/X.npy": normalize(load_array("data/filtered/images.npy")),
+            "data/normalized/y.npy": load_array("data/filtered/labels.npy"),
+            "data/normalized/meta.json": meta,
+        }
+    )
+
+
+if __name__ == "__main__":
+    exit_on_usage_error(main)

@@ -1,0 +1,19 @@
+"""Stage source: record which dataset the pipeline reads (SIGN_DIGITS_DATA or ingest.source) and a digest of
+its content, in data/source.json. DVC cannot watch an environment variable, so this stage always runs
+(it takes a fraction of a second); ingest depends on its output and reruns only when the content changes.
+"""
+
+from signdigits.dataset import fingerprint, resolve_source
+from signdigits.errors import exit_on_usage_error
+from signdigits.files import write_outputs
+from signdigits.params import load_params
+
+
+def main():
+    params = load_params("ingest")
+    source = resolve_source(params["source"])
+    write_outputs({"data/source.json": {"kind": source.kind, "content_sha256": fingerprint(source)}})
+
+
+if __name__ == "__main__":
+    exit_on_usage_error(main)

@@ -1,0 +1,25 @@
+"""Stage split: a stratified, seeded train/test split (scikit-learn) → data/split/."""
+
+from signdigits.errors import exit_on_usage_error
+from signdigits.files import load_array, load_json, write_outputs
+from signdigits.params import load_params
+from signdigits.preprocess import stratified_split
+
+
+def main():
+    params = load_params("split")
+    X, y = load_array("data/normalized/X.npy"), load_array("data/normalized/y.npy")
+    X_train, X_test, y_train, y_test = stratified_split(X, y, params["test_size"], params["seed"])
+    write_outputs(
+        {
+            "data/split/X_train.npy": X_train,
+            "data/split/y_train.npy": y_train,
+            "data/split/X_test.npy": X_test,
+            "data/split/y_test.npy": y_test,
+            "data/split/meta.json": load_json("data/normalized/meta.json"),
+        }
+    )
+
+
+if __name__ == "__main__":
+    exit_on_usage_error(main)

@@ -1,0 +1,239 @@
+"""The network against independent references: finite differences, the seed's formulas written out by hand,
+sklearn's log_loss, and small problems made here."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.metrics import log_loss
+
+from signdigits.errors import UsageError
+from signdigits.mlp import MLP, TrainingDiverged
+
+
+def problem(n=12, d=5, classes=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)), rng.integers(0, classes, size=n)
+
+
+def numeric_gradient(net, X, y, name, weight_decay, h=1e-6):
+    """Central differences: (L(θ + h) − L(θ − h)) / 2h, one coordinate at a time."""
+    theta = net.params[name]
+    grad = np.zeros_like(theta)
+    for index in np.ndindex(theta.shape):
+        saved = theta[index]
+        theta[index] = saved + h
+        plus = net.loss(X, y, weight_decay)
+        theta[index] = saved - h
+        minus = net.loss(X, y, weight_decay)
+        theta[index] = saved
+        grad[index] = (plus - minus) / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_gradients_match_finite_differences(activation, classes, weight_decay):
+    X, y = problem(classes=classes)
+    net = MLP(5, 4, 1 if classes == 2 else classes, activation, seed=1, dtype=np.float64)
+    for name in net.params:  # non-zero biases, so their gradients are exercised too
+        net.params[name] += 0.1 * np.random.default_rng(2).normal(size=net.params[name].shape)
+    analytic = net.gradients(X, y, weight_decay)
+    for name in ("W1", "b1", "W2", "b2"):
+        numeric = numeric_gradient(net, X, y, name, weight_decay)
+        error = np.linalg.norm(analytic[name] - numeric) / max(np.linalg.norm(analytic[name] + numeric), 1e-12)
+        assert error < 1e-6, (name, error)
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def test_one_sgd_step_equals_the_seed_formulas():
+    X, y = problem(n=4, d=3)
+    net = MLP(3, 2, 1, "sigmoid", seed=3, dtype=np.float64)
+    W1, b1, W2, b2 = (net.params[k].copy() for k in ("W1", "b1", "W2", "b2"))
+    # the seed report's derivation, for m examples, written out independently of the module
+    m, eta, Y = len(X), 0.5, y.reshape(-1, 1)
+    Z1 = X @ W1 + b1
+    A1 = sigmoid(Z1)
+    A2 = sigmoid(A1 @ W2 + b2)
+    dZ2 = A2 - Y
+    dW2 = A1.T @ dZ2 / m
+    db2 = dZ2.sum(axis=0) / m
+    dA1 = dZ2 @ W2.T
+    dZ1 = dA1 * A1 * (1 - A1)
+    dW1 = X.T @ dZ1 / m
+    db1 = dZ1.sum(axis=0) / m
+    net.fit(X, y, epochs=1, batch_size=m, learning_rate=eta)
+    for name, expected in (
+        ("W1", W1 - eta * dW1),
+        ("b1", b1 - eta * db1),
+        ("W2", W2 - eta * dW2),
+        ("b2", b2 - eta * db2),
+    ):
+        np.testing.assert_allclose(net.params[name], expected, rtol=1e-12, atol=1e-14)
+
+
+def test_loss_is_cross_entropy_as_sklearn_computes_it():
+    for classes in (2, 4):
+        X, y = problem(n=40, classes=classes)
+        net = MLP(5, 6, 1 if classes == 2 else classes, "tanh", seed=0, dtype=np.float64)
+        proba = net.predict_proba(X)
+        assert net.loss(X, y) == pytest.approx(log_loss(y, proba, labels=list(range(classes))), rel=1e-10)
+        if classes > 2:
+            np.testing.assert_allclose(proba.sum(axis=1), 1)
+
+
+def test_no_overflow_with_huge_weights_and_inputs():
+    X, y = problem(n=8, classes=3)
+    for n_outputs in (1, 3):
+        net = MLP(5, 4, n_outputs, "relu", seed=0, dtype=np.float64)
+        for value in net.params.values():
+            value *= 1e6
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loss = net.loss(X * 1e6, y % n_outputs if n_outputs > 1 else y % 2)
+            gradients = net.gradients(X * 1e6, y % 2 if n_outputs == 1 else y)
+        assert np.isfinite(loss) and loss > 1000  # confidently wrong somewhere: large but exact
+        assert all(np.isfinite(g).all() for g in gradients.values())
+
+
+def momentum_and_adam_reference(grads_sequence, theta, eta, mu, beta1=0.9, beta2=0.999, eps=1e-8):
+    v = np.zeros_like(theta)
+    momentum = theta.copy()
+    for g in grads_sequence:
+        v = mu * v - eta * g
+        momentum = momentum + v
+    m = s = np.zeros_like(theta)
+    adam = theta.copy()
+    for t, g in enumerate(grads_sequence, start=1):
+        m = beta1 * m + (1 - beta1) * g
+        s = beta2 * s + (1 - beta2) * g**2
+        adam = adam - eta * (m / (1 - beta1**t)) / (np.sqrt(s / (1 - beta2**t)) + eps)
+    return momentum, adam
+
+
+def test_momentum_and_adam_steps():
+    from signdigits.mlp import make_optimizer
+
+    theta0 = np.array([1.0, -2.0, 0.5])
+    grads = [np.array([0.3, -0.1, 0.2]), np.array([0.1, 0.4, -0.3]), np.array([-0.2, 0.2, 0.1])]
+    expected_momentum, expected_adam = momentum_and_adam_reference(grads, theta0, eta=0.1, mu=0.9)
+    for name, expected in (("sgd", expected_momentum), ("adam", expected_adam)):
+        params = {"w": theta0.copy()}
+        step = make_optimizer(name, params, momentum=0.9)
+        for g in grads:
+            step({"w": g}, 0.1)
+        np.testing.assert_allclose(params["w"], expected, rtol=1e-12)
+
+
+def test_learning_rate_decay_per_epoch():
+    X, y = problem(n=6, d=3)
+    net = MLP(3, 2, 1, "tanh", seed=0, dtype=np.float64)
+    reference = MLP(3, 2, 1, "tanh", seed=0, dtype=np.float64)
+    net.fit(X, y, epochs=3, batch_size=6, learning_rate=0.3, lr_decay=0.5)
+    for epoch in range(3):  # full batch: one step per epoch at rate 0.3 / (1 + 0.5 e)
+        grads = reference.gradients(X, y)
+        for name in reference.params:
+            reference.params[name] -= 0.3 / (1 + 0.5 * epoch) * grads[name]
+    for name in net.params:
+        np.testing.assert_allclose(net.params[name], reference.params[name], rtol=1e-12)
+
+
+def test_last_smaller_batch_is_used():
+    X, y = problem(n=5, d=3)
+    net = MLP(3, 2, 1, "sigmoid", seed=0, dtype=np.float64)
+    calls = []
+    original = net.gradients
+    net.gradients = lambda Xb, yb, wd: calls.append(len(Xb)) or original(Xb, yb, wd)
+    net.fit(X, y, epochs=2, batch_size=2, learning_rate=0.1)
+    assert calls == [2, 2, 1, 2, 2, 1]
+
+
+def separable(n=200, d=10, classes=2, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=4, size=(classes, d))
+    y = rng.integers(0, classes, size=n)
+    return centres[y] + rng.normal(size=(n, d)), y
+
+
+@pytest.mark.parametrize("classes, optimizer", [(2, "sgd"), (4, "sgd"), (4, "adam")])
+def test_it_learns_a_separable_problem(classes, optimizer):
+    X, y = separable(classes=classes)
+    net = MLP(10, 16, 1 if classes == 2 else classes, "sigmoid", seed=0)
+    history = net.fit(
+        X, y, epochs=30, batch_size=16, learning_rate=0.1 if optimizer == "sgd" else 0.01, optimizer=optimizer
+    )
+    assert net.accuracy(X, y) == 1.0
+    assert history[-1]["train_loss"] < history[0]["train_loss"] / 3
+
+
+def test_same_params_and_data_give_identical_weights():
+    X, y = separable()
+    runs = []
+    for _ in range(2):
+        net = MLP(10, 8, 1, "relu", seed=7)
+        history = net.fit(X, y, epochs=5, batch_size=7, learning_rate=0.05, optimizer="adam")
+        runs.append((net.params, history))
+    for name in runs[0][0]:
+        assert runs[0][0][name].tobytes() == runs[1][0][name].tobytes()
+    assert runs[0][1] == runs[1][1]
+    other = MLP(10, 8, 1, "relu", seed=8)
+    assert not np.array_equal(other.params["W1"], runs[0][0]["W1"])
+
+
+def test_history_records_held_out_metrics():
+    X, y = separable()
+    net = MLP(10, 8, 1, "sigmoid", seed=0)
+    history = net.fit(X[:150], y[:150], epochs=3, X_val=X[150:], y_val=y[150:], learning_rate=0.1)
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert history[-1]["test_loss"] == pytest.approx(net.loss(X[150:], y[150:]), rel=1e-5)
+    assert history[-1]["test_accuracy"] == net.accuracy(X[150:], y[150:])
+
+
+def test_save_load_round_trip(tmp_path):
+    X, y = separable(classes=3)
+    net = MLP(10, 8, 3, "tanh", seed=0)
+    net.fit(X, y, epochs=2, learning_rate=0.1)
+    net.metadata = {"classes": ["0", "5", "7"], "image_size": 28}
+    net.save(tmp_path / "model.npz")
+    loaded = MLP.load(tmp_path / "model.npz")
+    assert loaded.metadata == net.metadata and loaded.architecture() == net.architecture()
+    np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))
+
+
+def test_corrupt_or_foreign_model_files(tmp_path):
+    path = tmp_path / "model.npz"
+    with pytest.raises(UsageError, match="model file .* not found"):
+        MLP.load(path)
+    path.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(UsageError, match="is not a readable model file"):
+        MLP.load(path)
+    np.savez(path, W1=np.zeros((3, 2)))
+    with pytest.raises(UsageError, match="is not a signdigits model"):
+        MLP.load(path)
+    net = MLP(4, 3, 1)
+    net.save(path)
+    arrays = dict(np.load(path))
+    arrays["W2"] = np.zeros((5, 1), np.float32)
+    np.savez(path, **arrays)
+    with pytest.raises(UsageError, match=r"W2 has shape \(5, 1\) .* expected \(3, 1\)"):
+        MLP.load(path)
+    arrays["W2"] = np.array([[np.nan], [0], [0]], np.float32)
+    np.savez(path, **arrays)
+    with pytest.raises(UsageError, match="of finite floats"):
+        MLP.load(path)
+    np.savez(path, header=np.array([1, 2], dtype=object), W1=np.zeros(1))
+    with pytest.raises(UsageError, match="is not a readable model file"):
+        MLP.load(path)  # object arrays are refused: nothing is unpickled
+
+
+def test_divergence_stops_with_the_epoch_and_advice():
+    X, y = separable()
+    net = MLP(10, 8, 3, "relu", seed=0)
+    with pytest.raises(
+        TrainingDiverged, match=r"training diverged at epoch \d+: .* smaller train.learning_rate than 1e\+30"
+    ):
+        net.fit(X * 1e10, y % 3, epochs=5, learning_rate=1e30)

@@ -1,0 +1,176 @@
+"""Each stage script run as DVC runs it (a subprocess in the project folder), on data the test makes."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from .conftest import copy_project, run_stage
+from .photos import make_tree
+
+
+def set_params(project, **sections):
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    path.write_text(yaml.safe_dump(params))
+
+
+def written(project):
+    """Every file under data/, models/ and reports/ (what a stage could have written)."""
+    return sorted(
+        str(p.relative_to(project))
+        for folder in ("data", "models", "reports")
+        for p in (project / folder).rglob("*")
+        if p.is_file()
+    )
+
+
+@pytest.fixture
+def tiny_project(tmp_path):
+    project = copy_project(tmp_path / "project")
+    tree = make_tree(tmp_path / "tree", digits=("0", "5", "3"), per_digit=10)
+    set_params(project, ingest={"source": str(tree), "image_size": 8}, filter={"classes": ["5", "0"]})
+    return project
+
+
+def run_ok(project, stage, **env):
+    result = run_stage(project, stage, **env)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_data_stages_values(tiny_project):
+    project = tiny_project
+    run_ok(project, "source")
+    assert json.loads((project / "data/source.json").read_text())["kind"] == "tree"
+    run_ok(project, "ingest")
+    images, labels = np.load(project / "data/raw/images.npy"), np.load(project / "data/raw/labels.npy")
+    assert images.shape == (30, 64) and images.dtype == np.uint8 and labels.tolist().count("3") == 10
+    summary = json.loads((project / "reports/ingest_summary.json").read_text())
+    assert summary["images_per_class"] == {"0": 10, "3": 10, "5": 10}
+
+    run_ok(project, "filter")
+    kept = np.load(project / "data/filtered/labels.npy")
+    # classes ["5", "0"]: "5" → 0 and "0" → 1, in the order the params list them
+    np.testing.assert_array_equal(kept, np.where(labels[labels != "3"] == "5", 0, 1))
+    np.testing.assert_array_equal(np.load(project / "data/filtered/images.npy"), images[labels != "3"])
+    assert json.loads((project / "data/filtered/meta.json").read_text()) == {"classes": ["5", "0"], "image_size": 8}
+
+    run_ok(project, "normalize")
+    X = np.load(project / "data/normalized/X.npy")
+    assert X.dtype == np.float32 and 0 <= X.min() and X.max() <= 1
+    np.testing.assert_allclose(X * 255, images[labels != "3"], atol=1e-4)
+
+    run_ok(project, "split")
+    parts = {name: np.load(project / f"data/split/{name}.npy") for name in ("X_train", "y_train", "X_test", "y_test")}
+    assert len(parts["y_test"]) == 4 and len(parts["y_train"]) == 16  # 0.2 of 20
+    assert np.bincount(parts["y_test"]).tolist() == [2, 2]  # stratified
+    rows = {tuple(r) for r in np.concatenate([parts["X_train"], parts["X_test"]])}
+    assert rows == {tuple(r) for r in X}  # a partition of the rows: nothing lost or duplicated
+    again = run_ok(project, "split") and np.load(project / "data/split/y_test.npy")
+    np.testing.assert_array_equal(again, parts["y_test"])  # seeded
+
+
+def test_zip_and_npz_sources_through_ingest(tiny_project, tmp_path):
+    from .photos import zip_tree
+
+    archive = zip_tree(tmp_path / "tree", tmp_path / "tree.zip")
+    run_ok(tiny_project, "ingest", SIGN_DIGITS_DATA=archive)
+    from_zip = np.load(tiny_project / "data/raw/images.npy")
+    run_ok(tiny_project, "ingest")
+    np.testing.assert_array_equal(from_zip, np.load(tiny_project / "data/raw/images.npy"))
+    np.savez(tmp_path / "course.npz", dataset=np.full((4, 64), 7), labels=np.array(["0", "5", "0", "5"]))
+    run_ok(tiny_project, "ingest", SIGN_DIGITS_DATA=tmp_path / "course.npz")
+    assert np.load(tiny_project / "data/raw/images.npy").tolist() == [[7] * 64] * 4
+
+
+def assert_fails_cleanly(project, stage, message, **env):
+    before = written(project)
+    result = run_stage(project, stage, **env)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert message in lines[0], lines[0]
+    assert written(project) == before  # nothing written, nothing half-written
+    assert not list(project.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"ingest": {"source": "/no/such/folder"}}, "dataset source /no/such/folder does not exist; fix ingest.source"),
+        ({"ingest": {"image_size": 4}}, "ingest.image_size = 4 is not allowed; expected an integer ≥ 8"),
+    ],
+)
+def test_ingest_bad_params(tiny_project, params, message):
+    set_params(tiny_project, **params)
+    assert_fails_cleanly(tiny_project, "ingest", message)
+
+
+def test_ingest_bad_sources(tiny_project, tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "Dataset" / "5" / "IMG_bad.JPG").write_text("this is text")
+    assert_fails_cleanly(tiny_project, "ingest", "Dataset/5/IMG_bad.JPG is corrupt or not an image")
+    (tree / "Dataset" / "5" / "IMG_bad.JPG").unlink()
+    (tree / "Dataset" / "8").mkdir()
+    assert_fails_cleanly(tiny_project, "ingest", "digit folder 8 in")
+    assert_fails_cleanly(
+        tiny_project, "ingest", "does not exist; fix SIGN_DIGITS_DATA", SIGN_DIGITS_DATA=tmp_path / "x"
+    )
+
+
+def test_download_impossible_offline(tiny_project, tmp_path):
+    set_params(tiny_project, ingest={"source": "upstream"})
+    # an unreachable proxy stands in for having no network
+    assert_fails_cleanly(
+        tiny_project,
+        "ingest",
+        "offline? set SIGN_DIGITS_DATA=",
+        XDG_CACHE_HOME=tmp_path / "cache",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+    )
+    assert not list((tmp_path / "cache").rglob("*.zip*")) if (tmp_path / "cache").exists() else True
+
+
+def test_digest_mismatch_of_cached_archive(tiny_project, tmp_path):
+    from signdigits.dataset import UPSTREAM_COMMIT
+
+    from .photos import zip_tree
+
+    set_params(tiny_project, ingest={"source": "upstream"})
+    cache = tmp_path / "cache"
+    (cache / "signdigits").mkdir(parents=True)
+    zip_tree(tmp_path / "tree", cache / "signdigits" / f"Sign-Language-Digits-Dataset-{UPSTREAM_COMMIT}.zip")
+    assert_fails_cleanly(tiny_project, "ingest", "does not match the pinned content digest", XDG_CACHE_HOME=cache)
+
+
+def test_filter_bad_classes(tiny_project):
+    run_ok(tiny_project, "ingest")
+    set_params(tiny_project, filter={"classes": ["0", "7"]})
+    assert_fails_cleanly(
+        tiny_project, "filter", "filter.classes lists '7', which is not in the data; classes present: 0, 3, 5"
+    )
+    set_params(tiny_project, filter={"classes": ["0"]})
+    assert_fails_cleanly(tiny_project, "filter", "fewer than two classes")
+    set_params(tiny_project, filter={"classes": ["0", "0"]})
+    assert_fails_cleanly(tiny_project, "filter", "lists a class twice")
+
+
+def test_split_bad_test_size(tiny_project):
+    for stage in ("ingest", "filter", "normalize"):
+        run_ok(tiny_project, stage)
+    for bad in (0, 1, 1.5, -0.1):
+        set_params(tiny_project, split={"test_size": bad})
+        assert_fails_cleanly(
+            tiny_project, "split", f"split.test_size = {bad} is not allowed; expected a number in (0, 1)"
+        )
+    set_params(tiny_project, split={"test_size": 0.01})
+    assert_fails_cleanly(tiny_project, "split", "cannot put every class in both parts")
+
+
+def test_missing_input_says_how_to_build_it(tiny_project):
+    assert_fails_cleanly(tiny_project, "filter", "data/raw/images.npy not found; run `dvc repro`")
