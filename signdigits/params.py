@@ -55,6 +55,10 @@ def choice(*options):
     return Rule("one of " + ", ".join(repr(o) for o in options), lambda v: v if v in options else None)
 
 
+def boolean():
+    return Rule("true or false", lambda v: v if isinstance(v, bool) else None)
+
+
 def text():
     return Rule("a non-empty string", lambda v: v if isinstance(v, str) and v.strip() else None)
 
@@ -84,6 +88,8 @@ SCHEMA = {
     "train": {
         "model": choice("mlp"),
         "hidden_units": integer(1, 65536),
+        "standardize": boolean(),
+        "augment_shift": integer(0, 8),
         "activation": choice("sigmoid", "tanh", "relu"),
         "optimizer": choice("sgd", "adam"),
         "learning_rate": number(0, low_open=True),

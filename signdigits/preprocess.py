@@ -21,9 +21,9 @@ def select_classes(images: np.ndarray, labels: np.ndarray, classes: list[str]):
     return images[keep], indices
 
 
-def normalize(images: np.ndarray) -> np.ndarray:
+def normalize(images: np.ndarray, scale: float = PIXEL_SCALE) -> np.ndarray:
     """uint8 pixels to float32 in [0, 1]."""
-    return (images.astype(np.float32) / np.float32(PIXEL_SCALE)).astype(np.float32)
+    return images.astype(np.float32) / np.float32(scale)
 
 
 def stratified_split(X: np.ndarray, y: np.ndarray, test_size: float, seed: int):

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 
+from signdigits.augment import augmenter
 from signdigits.mlp import MLP
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
@@ -37,7 +38,14 @@ class EpochProgress:
 def build_model(params, n_inputs, n_classes):
     """The network the params describe: one sigmoid output for two classes, K softmax outputs for K > 2."""
     n_outputs = 1 if n_classes == 2 else n_classes
-    return MLP(n_inputs, params["hidden_units"], n_outputs, params["activation"], params["seed"])
+    return MLP(
+        n_inputs,
+        params["hidden_units"],
+        n_outputs,
+        params["activation"],
+        params["seed"],
+        standardize=params["standardize"],
+    )
 
 
 def train(params, X_train, y_train, X_test=None, y_test=None, n_classes=2, progress=True):
@@ -55,6 +63,7 @@ def train(params, X_train, y_train, X_test=None, y_test=None, n_classes=2, progr
         momentum=params["momentum"],
         weight_decay=params["weight_decay"],
         lr_decay=params["lr_decay"],
+        augment=augmenter(params["augment_shift"]),
         on_epoch=EpochProgress(params["epochs"]) if progress else None,
     )
     return net, history

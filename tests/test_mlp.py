@@ -237,3 +237,32 @@ def test_divergence_stops_with_the_epoch_and_advice():
         TrainingDiverged, match=r"training diverged at epoch \d+: .* smaller train.learning_rate than 1e\+30"
     ):
         net.fit(X * 1e10, y % 3, epochs=5, learning_rate=1e30)
+
+
+def test_standardize_learns_input_statistics_and_keeps_gradients_exact(tmp_path):
+    X, y = problem(n=10, d=4, classes=3)
+    X = X + 5  # a large common component, as raw pixels have
+    net = MLP(4, 3, 3, "tanh", seed=0, dtype=np.float64, standardize=True)
+    net.fit(X, y, epochs=1, batch_size=10, learning_rate=0.0)
+    np.testing.assert_allclose(net.input_mean, X.mean(axis=0))
+    assert net.input_scale == pytest.approx(X.std())
+    analytic = net.gradients(X, y)
+    for name in ("W1", "b1"):
+        numeric = numeric_gradient(net, X, y, name, 0.0)
+        assert np.linalg.norm(analytic[name] - numeric) / np.linalg.norm(analytic[name] + numeric) < 1e-6
+    # the first layer sees the standardized input: the same net without scaling, fed (X − μ)/s, agrees
+    plain = MLP(4, 3, 3, "tanh", seed=0, dtype=np.float64)
+    plain.params = {k: v.copy() for k, v in net.params.items()}
+    np.testing.assert_allclose(plain.predict_proba((X - X.mean(axis=0)) / X.std()), net.predict_proba(X))
+    net.save(tmp_path / "m.npz")
+    loaded = MLP.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.input_mean, net.input_mean)
+    np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))
+
+
+def test_augment_is_called_every_epoch_with_the_model_generator():
+    X, y = separable(n=20)
+    seen = []
+    net = MLP(10, 4, 1, seed=0)
+    net.fit(X, y, epochs=3, batch_size=8, augment=lambda rows, rng: seen.append(rng is net.rng) or rows + 0.0)
+    assert seen == [True, True, True]

@@ -1,0 +1,3 @@
+from signdigits.cli import main
+
+main()

@@ -1,0 +1,73 @@
+"""Command line: ``signdigits predict PHOTO [PHOTO …]`` (also ``python -m signdigits predict``).
+
+Each photo is preprocessed exactly as the pipeline did — read as a viewer shows it, grayscale, image_size²,
+divided by the pixel scale — with image_size, pixel scale and class names read from the model file, not from
+params.yaml, so a model keeps working after the params change.
+"""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from signdigits.errors import UsageError, exit_on_usage_error
+
+DEFAULT_MODEL = "models/model.npz"
+
+
+def load_predictor(model_path):
+    from signdigits.mlp import MLP
+
+    net = MLP.load(model_path)
+    meta = net.metadata
+    missing = [key for key in ("classes", "image_size", "pixel_scale") if key not in meta]
+    if missing:
+        raise UsageError(f"{model_path} has no record of its {missing[0]}; train it with `dvc repro train`")
+    if meta["image_size"] ** 2 != net.n_inputs or len(meta["classes"]) != max(2, net.n_outputs):
+        raise UsageError(
+            f"{model_path} is inconsistent: {net.n_inputs} inputs for {meta['image_size']}² pixels, "
+            f"{net.n_outputs} outputs for classes {meta['classes']}; retrain it with `dvc repro train`"
+        )
+    return net, meta
+
+
+def predict_photos(paths, model_path=DEFAULT_MODEL):
+    """[{path, digit, probability}] for each photo path, in order."""
+    from signdigits.evaluation import confidence_of_prediction
+    from signdigits.images import read_photo
+    from signdigits.preprocess import normalize
+
+    net, meta = load_predictor(model_path)
+    pixels = np.stack([read_photo(path, meta["image_size"], str(path)).reshape(-1) for path in paths])
+    X = normalize(pixels, meta["pixel_scale"])
+    predicted = net.predict(X)
+    confidence = confidence_of_prediction(net.predict_proba(X), predicted)
+    return [
+        {"path": str(path), "digit": meta["classes"][k], "probability": round(float(p), 4)}
+        for path, k, p in zip(paths, predicted, confidence)
+    ]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="signdigits", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    predict = commands.add_parser("predict", help="predict the digit shown in each photo")
+    predict.add_argument("photos", nargs="+", metavar="PHOTO", help="JPEG or PNG photos of a hand sign")
+    predict.add_argument("--model", default=DEFAULT_MODEL, help=f"model file (default: {DEFAULT_MODEL})")
+    predict.add_argument("--json", action="store_true", help="print a JSON list instead of lines")
+    arguments = parser.parse_args(argv)
+
+    def run():
+        results = predict_photos(arguments.photos, arguments.model)
+        if arguments.json:
+            print(json.dumps(results, indent=2))
+        else:
+            for result in results:
+                print(f"{result['path']}\t{result['digit']}\t{result['probability']:.4f}")
+
+    exit_on_usage_error(run)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,87 @@
+"""Past the seed, on the real data: the ten-digit configuration and the grid search exactly as the README
+gives them, and sharing the artifacts through a DVC remote."""
+
+import json
+import shlex
+import subprocess
+import time
+
+import numpy as np
+
+from .conftest import ROOT, dvc, git, stages_run
+
+
+def readme_commands(prefix):
+    """The README's command lines that start with ``prefix`` (so the README cannot drift from what works)."""
+    lines = [line.split(" #")[0].strip() for line in (ROOT / "README.md").read_text().splitlines()]
+    found = [line for line in lines if line.startswith(prefix)]
+    assert found, f"README has no line starting with {prefix!r}"
+    return [shlex.split(line)[1:] for line in found]  # without the leading 'dvc'
+
+
+def experiments(project):
+    table = json.loads(dvc(project, "exp", "show", "--json").stdout)
+    return [exp["revs"][0] for commit in table for exp in (commit.get("experiments") or [])]
+
+
+def test_ten_digit_configuration(built_copy, real_data):
+    (command,) = readme_commands("dvc exp run -n ten-digits")
+    result = dvc(built_copy, *command, SIGN_DIGITS_DATA=real_data)
+    assert "filter" in stages_run(result.stdout)
+    metrics = json.loads((built_copy / "reports/metrics.json").read_text())
+    assert set(metrics["test"]["per_class"]) == {str(d) for d in range(10)}
+    assert metrics["test"]["accuracy"] >= 0.85
+    assert metrics["test"]["accuracy"] > metrics["baseline"]["logistic_regression"]["test_accuracy"]
+    rows = (built_copy / "reports/predictions.csv").read_text().splitlines()[1:]
+    assert {row.split(",")[0] for row in rows} == {str(d) for d in range(10)} and len(rows) == 413
+
+
+def test_grid_search_with_the_queue(built_copy, real_data):
+    for command in readme_commands("dvc exp run --queue"):
+        dvc(built_copy, *command)
+    (start,) = readme_commands("dvc queue start")
+    dvc(built_copy, *start, SIGN_DIGITS_DATA=real_data)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = dvc(built_copy, "queue", "status").stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(2)
+    assert "Failed" not in status, status + dvc(built_copy, "queue", "logs", status.split()[0], check=False).stdout
+    runs = experiments(built_copy)
+    assert len(runs) == 4
+    grid = {
+        (
+            r["data"]["params"]["params.yaml"]["data"]["train"]["learning_rate"],
+            r["data"]["params"]["params.yaml"]["data"]["train"]["hidden_units"],
+        )
+        for r in runs
+    }
+    assert len(grid) == 4
+    losses = [r["data"]["metrics"]["reports/metrics.json"]["data"]["test"]["loss"] for r in runs]
+    assert len(set(losses)) == 4
+    best = min(runs, key=lambda r: r["data"]["metrics"]["reports/metrics.json"]["data"]["test"]["loss"])
+    dvc(built_copy, "exp", "apply", best["name"])
+    params = (built_copy / "params.yaml").read_text()
+    train = best["data"]["params"]["params.yaml"]["data"]["train"]
+    assert f"learning_rate: {train['learning_rate']}" in params and f"hidden_units: {train['hidden_units']}" in params
+    metrics = json.loads((built_copy / "reports/metrics.json").read_text())
+    assert metrics["test"]["loss"] == min(losses)
+
+
+def test_artifacts_travel_through_a_remote(built_copy, real_data, tmp_path):
+    remote = tmp_path / "remote"
+    dvc(built_copy, "remote", "add", "-d", "team", str(remote))
+    git(built_copy, "add", ".dvc/config")
+    git(built_copy, "commit", "-q", "-m", "team remote")
+    dvc(built_copy, "push")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(built_copy), str(clone)], check=True)
+    dvc(clone, "pull")
+    for artifact in ("data/raw/images.npy", "data/split/X_test.npy", "models/model.npz"):
+        assert (clone / artifact).read_bytes() == (built_copy / artifact).read_bytes()
+    result = dvc(clone, "repro", SIGN_DIGITS_DATA=real_data)
+    assert stages_run(result.stdout) == ["source"]  # the source check only: nothing is recomputed
+    assert np.load(clone / "data/raw/images.npy").shape == (2062, 784)
+    status = dvc(clone, "status").stdout
+    assert all(stage not in status for stage in ("ingest", "split", "train", "evaluate")), status

@@ -1,0 +1,122 @@
+"""`signdigits predict`: photos of any size, mode and orientation, preprocessed as the pipeline did."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from signdigits.mlp import MLP
+
+from .photos import half_image, jpeg_bytes
+
+
+def predict(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "signdigits", "predict", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A model trained here to tell a bright-left image ("0") from a bright-right one ("5"), at 8×8."""
+    rng = np.random.default_rng(0)
+    sides = rng.integers(0, 2, size=200)
+    X = np.stack(
+        [np.asarray(half_image((8, 8), "left" if s == 0 else "right", "L"), np.float32).ravel() for s in sides]
+    )
+    X = np.clip(X / 255 + rng.normal(0, 0.05, X.shape), 0, 1)
+    net = MLP(64, 8, 1, "tanh", seed=0)
+    net.fit(X, sides, epochs=20, learning_rate=0.1)
+    net.metadata = {"classes": ["0", "5"], "image_size": 8, "pixel_scale": 255.0}
+    path = tmp_path_factory.mktemp("model") / "model.npz"
+    net.save(path)
+    return path
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """A sideways-stored JPEG that its EXIF tag turns bright-left ("0"); an RGBA PNG whose right half is
+    transparent, so shown white over the page ("5"); a large palette PNG ("5"); a non-square grey JPEG ("0")."""
+    shown = half_image((300, 300), "left", bright=250, dark=5)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display: store it turned counter-clockwise
+    (tmp_path / "rotated.jpg").write_bytes(jpeg_bytes(shown.transpose(Image.Transpose.ROTATE_90), exif=exif))
+    rgba = Image.new("RGBA", (64, 48), (0, 0, 0, 255))
+    rgba.paste((255, 255, 255, 0), (32, 0, 64, 48))  # right half transparent: the viewer's white shows through
+    rgba.save(tmp_path / "right.png")
+    half_image((500, 500), "right").convert("P").save(tmp_path / "palette.png")
+    half_image((90, 120), "left").convert("L").save(tmp_path / "gray.jpg")
+    return tmp_path
+
+
+def test_predicts_each_photo_as_the_viewer_shows_it(tiny_model, photos):
+    names = ["rotated.jpg", "right.png", "palette.png", "gray.jpg"]
+    result = predict(*(photos / n for n in names), "--model", tiny_model)
+    assert result.returncode == 0, result.stderr
+    lines = [line.split("\t") for line in result.stdout.strip().splitlines()]
+    assert [Path(line[0]).name for line in lines] == names
+    assert [line[1] for line in lines] == ["0", "5", "5", "0"]
+    assert all(0.5 <= float(line[2]) <= 1 for line in lines)
+    as_json = json.loads(predict(*(photos / n for n in names), "--model", tiny_model, "--json").stdout)
+    assert [r["digit"] for r in as_json] == ["0", "5", "5", "0"]
+    assert [r["probability"] for r in as_json] == [float(line[2]) for line in lines]
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "signdigits"
+    assert script.exists()
+    assert "predict" in subprocess.run([script, "--help"], capture_output=True, text=True).stdout
+
+
+def test_bad_input(tiny_model, photos, tmp_path):
+    (tmp_path / "notes.txt").write_text("not an image")
+    cases = [
+        ((photos / "absent.jpg", "--model", tiny_model), "absent.jpg: no such file"),
+        ((tmp_path / "notes.txt", "--model", tiny_model), "notes.txt is corrupt or not an image"),
+        ((photos / "gray.jpg", "--model", tmp_path / "none.npz"), "model file"),
+    ]
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(tiny_model.read_bytes()[:100])
+    cases.append(((photos / "gray.jpg", "--model", broken), "is not a readable model file"))
+    other_size = MLP.load(tiny_model)
+    other_size.metadata["image_size"] = 28  # says 28² pixels, has 64 inputs
+    other_size.save(tmp_path / "other.npz")
+    cases.append(
+        ((photos / "gray.jpg", "--model", tmp_path / "other.npz"), "is inconsistent: 64 inputs for 28² pixels")
+    )
+    bare = MLP(64, 2, 1)
+    bare.save(tmp_path / "bare.npz")
+    cases.append(((photos / "gray.jpg", "--model", tmp_path / "bare.npz"), "has no record of its classes"))
+    for args, message in cases:
+        result = predict(*args)
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_a_test_photo_gets_the_prediction_evaluate_gave_it(built_project, real_data):
+    """Find the files of a few test rows (by their pixels), predict them from the files, compare."""
+    from signdigits.images import read_photo
+
+    project, _ = built_project
+    X_test = np.load(project / "data/split/X_test.npy")
+    with open(project / "reports/predictions.csv") as rows:
+        evaluated = list(csv.DictReader(rows))
+    wanted = {X_test[i].tobytes(): i for i in range(len(X_test))}
+    found = {}
+    for digit in ("0", "5"):
+        for path in sorted((real_data / "Dataset" / digit).iterdir()):
+            pixels = read_photo(path.read_bytes(), 28, str(path)).reshape(-1).astype(np.float32) / np.float32(255)
+            if pixels.tobytes() in wanted:
+                found[wanted[pixels.tobytes()]] = path
+    assert len(found) == len(X_test)
+    chosen = sorted(found)[:6] + [i for i, row in enumerate(evaluated) if row["actual"] != row["predicted"]]
+    result = predict(*(found[i] for i in chosen), "--model", project / "models/model.npz", "--json")
+    assert result.returncode == 0, result.stderr
+    for i, prediction in zip(chosen, json.loads(result.stdout)):
+        assert prediction["digit"] == evaluated[i]["predicted"]
+        assert prediction["probability"] == pytest.approx(float(evaluated[i]["probability"]), abs=1e-4)
