@@ -67,28 +67,29 @@ def roc_curve(fpr, tpr, auc: float, multiclass: bool) -> bytes:
 
 def prediction_examples(images, y_true, y_pred, confidence, classes: list[str], count: int = 24) -> bytes:
     """A grid of test photos with true and predicted class and the probability of the prediction; the
-    misclassified ones come first, framed and titled in red."""
+    misclassified ones come first, framed and titled in red. Drawn as one mosaic image (one axes, not one
+    per photo), which renders several times faster."""
     wrong = np.flatnonzero(y_true != y_pred)
     right = np.flatnonzero(y_true == y_pred)
     shown = np.concatenate([wrong, right])[:count]
     columns = 6
     rows = max(1, int(np.ceil(len(shown) / columns)))
-    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.9, rows * 2.2), squeeze=False)
     side = int(round(np.sqrt(images.shape[1])))
-    for axis in axes.ravel():
-        axis.axis("off")
-    for axis, i in zip(axes.ravel(), shown):
-        axis.imshow(images[i].reshape(side, side), cmap="gray", vmin=0, vmax=1)
+    gap, title_room = max(2, side // 5), max(8, side // 2)  # white between photos, room above for two lines
+    width, height = side + gap, side + title_room
+    mosaic = np.ones((rows * height, columns * width + gap))
+    figure, axis = plt.subplots(figsize=(11, 11 * mosaic.shape[0] / mosaic.shape[1]))
+    for slot, i in enumerate(shown):
+        top, left = title_room + (slot // columns) * height, gap + (slot % columns) * width
+        mosaic[top : top + side, left : left + side] = images[i].reshape(side, side)
         mistaken = y_true[i] != y_pred[i]
         colour = "red" if mistaken else "black"
-        axis.set_title(
-            f"true {classes[y_true[i]]} · pred {classes[y_pred[i]]}\np = {confidence[i]:.2f}", fontsize=9, color=colour
-        )
+        title = f"true {classes[y_true[i]]} · pred {classes[y_pred[i]]}\np = {confidence[i]:.2f}"
+        axis.text(left + side / 2, top - 0.6, title, ha="center", va="bottom", fontsize=8.5, color=colour)
         if mistaken:
-            axis.axis("on")
-            axis.set_xticks([])
-            axis.set_yticks([])
-            for spine in axis.spines.values():
-                spine.set(color="red", linewidth=3)
-    figure.suptitle(f"Test predictions: {len(wrong)} misclassified of {len(y_true)} (shown first, in red)")
+            frame = plt.Rectangle((left - 1, top - 1), side + 1, side + 1, fill=False, edgecolor="red", linewidth=2.5)
+            axis.add_patch(frame)
+    axis.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axis.axis("off")
+    axis.set_title(f"Test predictions: {len(wrong)} misclassified of {len(y_true)} (shown first, in red)")
     return _png(figure)

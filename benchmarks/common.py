@@ -1,0 +1,50 @@
+"""What the benchmarks share: the real dataset's split, built in-process from SIGN_DIGITS_DATA."""
+
+import os
+import sys
+import time
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from signdigits.dataset import ingest, resolve_source  # noqa: E402
+from signdigits.params import load_params  # noqa: E402
+from signdigits.preprocess import normalize, select_classes, stratified_split  # noqa: E402
+
+
+def dataset_path() -> str:
+    location = os.environ.get("SIGN_DIGITS_DATA")
+    if not location:
+        sys.exit("set SIGN_DIGITS_DATA to a local copy of the Sign Language Digits Dataset")
+    return location
+
+
+PARAMS = {section: load_params(section, ROOT / "params.yaml") for section in ("ingest", "filter", "split", "train")}
+
+
+@lru_cache(maxsize=4)
+def real_photos(classes: tuple, image_size: int):
+    """(X, y) of the real photos of ``classes``, normalized as the pipeline does (ingested once per run)."""
+    images, labels, _ = ingest(resolve_source(dataset_path()), image_size)
+    images, y = select_classes(images, labels, list(classes))
+    return normalize(images), y
+
+
+def real_split(classes=None, seed=None, image_size=None):
+    """(X_train, X_test, y_train, y_test) of the real photos, with params.yaml's values unless given."""
+    classes = tuple(classes or PARAMS["filter"]["classes"])
+    X, y = real_photos(classes, image_size or PARAMS["ingest"]["image_size"])
+    seed = PARAMS["split"]["seed"] if seed is None else seed
+    return stratified_split(X, y, PARAMS["split"]["test_size"], seed)
+
+
+def timed(function, repeats=3):
+    """(result of the last call, median seconds over ``repeats`` calls)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return result, sorted(times)[len(times) // 2]

@@ -1,0 +1,80 @@
+"""How long the edit → rerun → diff loop takes, in a temporary git copy of the project on the real data.
+
+    SIGN_DIGITS_DATA=/path/to/dataset python benchmarks/pipeline_speed.py
+
+Measures, each as the median of several runs: a full `dvc repro` from an empty data/ and an empty DVC cache, a
+no-op `dvc repro`, and a `dvc repro` after editing train.learning_rate; and, as references in the same run,
+DVC's own floor (`dvc status` on the up-to-date pipeline) and the start-up of a stage's imports. Targets
+(issue 4): full ≤ 6 s, learning-rate edit ≤ 3 s, no-op ≤ 1 s.
+"""
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, dataset_path
+
+TARGETS = {"full dvc repro (empty data/ and cache)": 6.0, "train.learning_rate edit, dvc repro": 3.0,
+           "no-op dvc repro": 1.0}
+
+
+def run(project, *command):
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               PYTHONPATH=str(project), SIGN_DIGITS_DATA=dataset_path())
+    start = time.perf_counter()
+    subprocess.run(command, cwd=project, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def copy_of_project(folder: Path) -> Path:
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, folder / name)
+    for command in (["git", "init", "-q"], ["git", "add", "-A"],
+                    ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "copy"]):
+        subprocess.run(command, cwd=folder, check=True)
+    return folder
+
+
+def set_learning_rate(project: Path, value: float):
+    path = project / "params.yaml"
+    lines = [f"  learning_rate: {value}" if line.startswith("  learning_rate:") else line
+             for line in path.read_text().splitlines()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main():
+    dvc = [sys.executable, "-m", "dvc"]
+    times = {name: [] for name in TARGETS}
+    with tempfile.TemporaryDirectory() as folder:
+        project = copy_of_project(Path(folder))
+        for _ in range(2):
+            shutil.rmtree(project / "data", ignore_errors=True)
+            shutil.rmtree(project / ".dvc" / "cache", ignore_errors=True)
+            subprocess.run(["git", "checkout", "-q", "--", "data"], cwd=project, check=True)
+            times["full dvc repro (empty data/ and cache)"].append(run(project, *dvc, "repro", "--no-run-cache"))
+        for _ in range(3):
+            times["no-op dvc repro"].append(run(project, *dvc, "repro"))
+        for value in (0.02, 0.03, 0.04):
+            set_learning_rate(project, value)
+            times["train.learning_rate edit, dvc repro"].append(run(project, *dvc, "repro"))
+        floor = statistics.median(run(project, *dvc, "status") for _ in range(3))
+        imports = statistics.median(
+            run(project, sys.executable, "-c", "import numpy, sklearn.metrics, matplotlib.pyplot") for _ in range(3)
+        )
+    print(f"{'':42}{'median s':>9}{'target s':>9}{'ratio':>7}")
+    for name, target in TARGETS.items():
+        median = statistics.median(times[name])
+        print(f"{name:42}{median:9.2f}{target:9.1f}{median / target:7.2f}")
+    print(f"{'reference: dvc status (DVC start-up floor)':42}{floor:9.2f}")
+    print(f"{'reference: import numpy, sklearn, mpl':42}{imports:9.2f}")
+
+
+if __name__ == "__main__":
+    main()

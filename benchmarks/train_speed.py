@@ -1,0 +1,78 @@
+"""Training speed and accuracy of the seed configuration on the real 0-vs-5 split, against scikit-learn's
+MLPClassifier set up identically, in the same run.
+
+    SIGN_DIGITS_DATA=/path/to/dataset python benchmarks/train_speed.py
+
+Targets (issue 3): ≥ 3× faster than MLPClassifier; over 10 split seeds, mean test accuracy ≥ 0.98, none < 0.95.
+"""
+
+import warnings
+
+import numpy as np
+from common import PARAMS, real_split, timed
+from threadpoolctl import threadpool_limits
+
+from signdigits.mlp import MLP
+
+
+def train_ours(params, X_train, y_train):
+    net = MLP(X_train.shape[1], params["hidden_units"], 1, params["activation"], params["seed"])
+    net.fit(X_train, y_train, params["epochs"], params["batch_size"], params["learning_rate"])
+    return net
+
+
+def train_sklearn(params, X_train, y_train):
+    from sklearn.neural_network import MLPClassifier
+
+    model = MLPClassifier(
+        hidden_layer_sizes=(params["hidden_units"],),
+        activation="logistic",
+        solver="sgd",
+        learning_rate="constant",
+        learning_rate_init=params["learning_rate"],
+        momentum=0.0,
+        nesterovs_momentum=False,
+        batch_size=params["batch_size"],
+        max_iter=params["epochs"],
+        alpha=0.0,
+        early_stopping=False,
+        n_iter_no_change=params["epochs"] + 1,  # never stop early: exactly `epochs` passes
+        tol=0.0,
+        shuffle=True,
+        random_state=params["seed"],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "maximum iterations reached": intended
+        return model.fit(X_train, y_train)
+
+
+def main():
+    params = PARAMS["train"]
+    X_train, X_test, y_train, y_test = real_split()
+    samples = params["epochs"] * len(X_train)
+    print(f"seed configuration: 784 → {params['hidden_units']} → 1 {params['activation']}, SGD lr "
+          f"{params['learning_rate']}, {params['epochs']} epochs, batch {params['batch_size']}; "
+          f"{len(X_train)} train / {len(X_test)} test photos")
+
+    ours, ours_seconds = timed(lambda: train_ours(params, X_train, y_train))
+    sklearn, sklearn_seconds = timed(lambda: train_sklearn(params, X_train, y_train))
+    with threadpool_limits(limits=1, user_api="blas"):
+        _, sklearn_one_thread = timed(lambda: train_sklearn(params, X_train, y_train))
+    reference = min(sklearn_seconds, sklearn_one_thread)
+    print(f"{'':34}{'seconds':>9}{'samples/s':>12}{'test acc':>10}")
+    print(f"{'signdigits MLP':34}{ours_seconds:9.3f}{samples / ours_seconds:12,.0f}{ours.accuracy(X_test, y_test):10.4f}")
+    sk_accuracy = sklearn.score(X_test, y_test)
+    print(f"{'sklearn MLPClassifier':34}{sklearn_seconds:9.3f}{samples / sklearn_seconds:12,.0f}{sk_accuracy:10.4f}")
+    print(f"{'sklearn MLPClassifier, 1 BLAS thread':34}{sklearn_one_thread:9.3f}{samples / sklearn_one_thread:12,.0f}")
+    print(f"speed-up over the faster sklearn run: {reference / ours_seconds:.2f}× (target ≥ 3×)")
+
+    accuracies = []
+    for seed in range(10):
+        X_tr, X_te, y_tr, y_te = real_split(seed=seed)
+        accuracies.append(train_ours(params, X_tr, y_tr).accuracy(X_te, y_te))
+    print("test accuracy over split seeds 0–9:", " ".join(f"{a:.3f}" for a in accuracies))
+    print(f"mean {np.mean(accuracies):.4f} (target ≥ 0.98), min {np.min(accuracies):.4f} (target ≥ 0.95)")
+
+
+if __name__ == "__main__":
+    main()
