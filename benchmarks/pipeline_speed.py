@@ -19,33 +19,48 @@ from pathlib import Path
 
 from common import ROOT, dataset_path
 
-TARGETS = {"full dvc repro (empty data/ and cache)": 6.0, "train.learning_rate edit, dvc repro": 3.0,
-           "no-op dvc repro": 1.0}
+TARGETS = {
+    "full dvc repro (empty data/ and cache)": 6.0,
+    "train.learning_rate edit, dvc repro": 3.0,
+    "no-op dvc repro": 1.0,
+}
 
 
 def run(project, *command):
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               PYTHONPATH=str(project), SIGN_DIGITS_DATA=dataset_path())
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        PYTHONPATH=str(project),
+        SIGN_DIGITS_DATA=dataset_path(),
+    )
     start = time.perf_counter()
-    subprocess.run(command, cwd=project, env=env, check=True, capture_output=True)
+    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
     return time.perf_counter() - start
 
 
 def copy_of_project(folder: Path) -> Path:
+    """The committed project (git ls-files) as a new git repository in ``folder``."""
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in files:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, folder / name)
-    for command in (["git", "init", "-q"], ["git", "add", "-A"],
-                    ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "copy"]):
+    for command in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "copy"],
+    ):
         subprocess.run(command, cwd=folder, check=True)
     return folder
 
 
 def set_learning_rate(project: Path, value: float):
     path = project / "params.yaml"
-    lines = [f"  learning_rate: {value}" if line.startswith("  learning_rate:") else line
-             for line in path.read_text().splitlines()]
+    lines = [
+        f"  learning_rate: {value}" if line.startswith("  learning_rate:") else line
+        for line in path.read_text().splitlines()
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 

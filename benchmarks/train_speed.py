@@ -50,9 +50,11 @@ def main():
     params = PARAMS["train"]
     X_train, X_test, y_train, y_test = real_split()
     samples = params["epochs"] * len(X_train)
-    print(f"seed configuration: 784 → {params['hidden_units']} → 1 {params['activation']}, SGD lr "
-          f"{params['learning_rate']}, {params['epochs']} epochs, batch {params['batch_size']}; "
-          f"{len(X_train)} train / {len(X_test)} test photos")
+    print(
+        f"seed configuration: 784 → {params['hidden_units']} → 1 {params['activation']}, SGD lr "
+        f"{params['learning_rate']}, {params['epochs']} epochs, batch {params['batch_size']}; "
+        f"{len(X_train)} train / {len(X_test)} test photos"
+    )
 
     ours, ours_seconds = timed(lambda: train_ours(params, X_train, y_train))
     sklearn, sklearn_seconds = timed(lambda: train_sklearn(params, X_train, y_train))
@@ -60,7 +62,9 @@ def main():
         _, sklearn_one_thread = timed(lambda: train_sklearn(params, X_train, y_train))
     reference = min(sklearn_seconds, sklearn_one_thread)
     print(f"{'':34}{'seconds':>9}{'samples/s':>12}{'test acc':>10}")
-    print(f"{'signdigits MLP':34}{ours_seconds:9.3f}{samples / ours_seconds:12,.0f}{ours.accuracy(X_test, y_test):10.4f}")
+    print(
+        f"{'signdigits MLP':34}{ours_seconds:9.3f}{samples / ours_seconds:12,.0f}{ours.accuracy(X_test, y_test):10.4f}"
+    )
     sk_accuracy = sklearn.score(X_test, y_test)
     print(f"{'sklearn MLPClassifier':34}{sklearn_seconds:9.3f}{samples / sklearn_seconds:12,.0f}{sk_accuracy:10.4f}")
     print(f"{'sklearn MLPClassifier, 1 BLAS thread':34}{sklearn_one_thread:9.3f}{samples / sklearn_one_thread:12,.0f}")

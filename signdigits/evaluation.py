@@ -29,7 +29,7 @@ def confidence_of_prediction(proba, y_pred):
     return proba[np.arange(len(y_pred)), y_pred]
 
 
-def evaluate(net, split: dict, meta: dict) -> dict:
+def evaluate(net, split: dict, meta: dict, baseline: dict) -> dict:
     """Everything evaluate writes, as {relative path: content}, figures excepted (see ``figures``)."""
     classes = meta["classes"]
     y_test = split["y_test"]
@@ -41,7 +41,7 @@ def evaluate(net, split: dict, meta: dict) -> dict:
     metrics = {
         "test": test,
         "train": {"accuracy": round(train_accuracy, DECIMALS), "loss": round(train_loss, DECIMALS)},
-        "baseline": logistic_regression_baseline(split),
+        "baseline": baseline,
     }
     rows = ["actual,predicted,probability"]
     rows += [

@@ -1,11 +1,12 @@
-"""Stage evaluate: the trained model on the split → reports/metrics.json (with a logistic-regression baseline
-fitted on the same train split), the classification report, per-image predictions, ROC points and figures."""
+"""Stage evaluate: the trained model on the split → reports/metrics.json (with the baseline stage's
+logistic-regression accuracy beside it), the classification report, per-image predictions, ROC points and
+figures."""
 
 from pathlib import Path
 
 from signdigits.errors import exit_on_usage_error
 from signdigits.evaluation import check_model_matches, evaluate, figures
-from signdigits.files import load_split, write_outputs
+from signdigits.files import load_json, load_split, write_outputs
 from signdigits.mlp import MLP
 from signdigits.training import read_history_tsv
 
@@ -17,7 +18,7 @@ def main():
     split, meta = load_split()
     check_model_matches(net, meta, MODEL)
     history = read_history_tsv(Path("reports/train_history.tsv").read_text())
-    outputs, (y_pred, proba, fpr, tpr) = evaluate(net, split, meta)
+    outputs, (y_pred, proba, fpr, tpr) = evaluate(net, split, meta, load_json("data/baseline.json"))
     metrics = outputs["reports/metrics.json"]
     write_outputs(outputs | figures(history, split, meta, metrics, y_pred, proba, fpr, tpr))
 

@@ -92,7 +92,7 @@ def evaluated_tiny_project(tmp_path):
 
 def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project):
     project = evaluated_tiny_project
-    for stage in ("train", "evaluate"):
+    for stage in ("train", "baseline", "evaluate"):
         result = run_stage(project, stage)
         assert result.returncode == 0, result.stderr
     metrics = json.loads((project / "reports/metrics.json").read_text())
@@ -123,7 +123,8 @@ def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project):
 
 def test_evaluate_refuses_a_model_of_other_classes_or_none(evaluated_tiny_project):
     project = evaluated_tiny_project
-    assert run_stage(project, "train").returncode == 0
+    for stage in ("train", "baseline"):
+        assert run_stage(project, stage).returncode == 0
     net = MLP.load(project / "models/model.npz")
     net.metadata["classes"] = ["1", "2"]
     net.save(project / "models/model.npz")
