@@ -1,6 +1,8 @@
 """What the benchmarks share: the real dataset's split, built in-process from SIGN_DIGITS_DATA."""
 
 import os
+import shutil
+import subprocess
 import sys
 import time
 from functools import lru_cache
@@ -48,3 +50,32 @@ def timed(function, repeats=3):
         result = function()
         times.append(time.perf_counter() - start)
     return result, sorted(times)[len(times) // 2]
+
+
+def run(project, *command):
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        PYTHONPATH=str(project),
+        SIGN_DIGITS_DATA=dataset_path(),
+    )
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
+    return time.perf_counter() - start
+
+
+def copy_of_project(folder: Path) -> Path:
+    """The committed project (git ls-files) as a new git repository in ``folder``."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, folder / name)
+    for command in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "copy"],
+    ):
+        subprocess.run(command, cwd=folder, check=True)
+    return folder

@@ -8,51 +8,20 @@ DVC's own floor (`dvc status` on the up-to-date pipeline) and the start-up of a 
 (issue 4): full ≤ 6 s, learning-rate edit ≤ 3 s, no-op ≤ 1 s.
 """
 
-import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import ROOT, dataset_path
+from common import copy_of_project, run
 
 TARGETS = {
     "full dvc repro (empty data/ and cache)": 6.0,
     "train.learning_rate edit, dvc repro": 3.0,
     "no-op dvc repro": 1.0,
 }
-
-
-def run(project, *command):
-    env = dict(
-        os.environ,
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        PYTHONPATH=str(project),
-        SIGN_DIGITS_DATA=dataset_path(),
-    )
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
-    return time.perf_counter() - start
-
-
-def copy_of_project(folder: Path) -> Path:
-    """The committed project (git ls-files) as a new git repository in ``folder``."""
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, folder / name)
-    for command in (
-        ["git", "init", "-q"],
-        ["git", "add", "-A"],
-        ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "copy"],
-    ):
-        subprocess.run(command, cwd=folder, check=True)
-    return folder
 
 
 def set_learning_rate(project: Path, value: float):

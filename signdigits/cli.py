@@ -17,9 +17,9 @@ DEFAULT_MODEL = "models/model.npz"
 
 
 def load_predictor(model_path):
-    from signdigits.mlp import MLP
+    from signdigits.network import load_model
 
-    net = MLP.load(model_path)
+    net = load_model(model_path)
     meta = net.metadata
     missing = [key for key in ("classes", "image_size", "pixel_scale") if key not in meta]
     if missing:

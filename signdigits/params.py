@@ -51,6 +51,23 @@ def number(low, high=None, *, low_open=False, high_open=False):
     return Rule(f"a number in {span}" if high is not None else f"a number {span}", convert)
 
 
+def channel_list():
+    def convert(value):
+        ok = isinstance(value, list) and 1 <= len(value) <= 4
+        ok = ok and all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 512 for c in value)
+        return value if ok else None
+
+    return Rule("a list of 1 to 4 channel counts, each an integer in [1, 512], e.g. [16, 32]", convert)
+
+
+def odd_integer(low, high):
+    def convert(value):
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high and value % 2 == 1
+        return value if ok else None
+
+    return Rule(f"an odd integer in [{low}, {high}]", convert)
+
+
 def choice(*options):
     return Rule("one of " + ", ".join(repr(o) for o in options), lambda v: v if v in options else None)
 
@@ -86,7 +103,9 @@ SCHEMA = {
     "filter": {"classes": digit_classes()},
     "split": {"test_size": number(0, 1, low_open=True, high_open=True), "seed": integer(0)},
     "train": {
-        "model": choice("mlp"),
+        "model": choice("mlp", "cnn"),
+        "conv_channels": channel_list(),
+        "kernel_size": odd_integer(1, 9),
         "hidden_units": integer(1, 65536),
         "standardize": boolean(),
         "augment_shift": integer(0, 8),

@@ -6,13 +6,15 @@ import time
 import numpy as np
 
 from signdigits.augment import augmenter
+from signdigits.cnn import CNN
 from signdigits.mlp import MLP
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
 
 
 class EpochProgress:
-    """Prints 'epoch e/E  loss …' to stderr at most once a second, once the run has lasted two seconds."""
+    """A progress line on stderr — epoch, bar, train and held-out loss and accuracy, time spent and left —
+    at most once a second, once the run has lasted two seconds (short runs stay quiet)."""
 
     def __init__(self, epochs, stream=sys.stderr, quiet_for=2.0, every=1.0):
         self.epochs, self.stream, self.quiet_for, self.every = epochs, stream, quiet_for, every
@@ -24,20 +26,35 @@ class EpochProgress:
         if now - self.start < self.quiet_for or (now - self.last < self.every and not final):
             return
         self.last = now
-        held_out = (
-            f"  test loss {row['test_loss']:.4f}  test acc {row['test_accuracy']:.3f}" if "test_loss" in row else ""
-        )
+        done = row["epoch"] / self.epochs
+        bar = "#" * int(20 * done) + "." * (20 - int(20 * done))
+        held_out = ""
+        if "test_loss" in row:
+            held_out = f"  test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.3f}"
+        spent = now - self.start
         print(
-            f"epoch {row['epoch']:>{len(str(self.epochs))}}/{self.epochs}  loss {row['train_loss']:.4f}  "
-            f"acc {row['train_accuracy']:.3f}{held_out}  ({now - self.start:.1f} s)",
+            f"epoch {row['epoch']:>{len(str(self.epochs))}}/{self.epochs} [{bar}]  loss {row['train_loss']:.4f} "
+            f"acc {row['train_accuracy']:.3f}{held_out}  {spent:.0f} s, ~{spent / done - spent:.0f} s left",
             file=self.stream,
             flush=True,
         )
 
 
 def build_model(params, n_inputs, n_classes):
-    """The network the params describe: one sigmoid output for two classes, K softmax outputs for K > 2."""
+    """The network the params describe (train.model: mlp or cnn): one sigmoid output for two classes, K softmax
+    outputs for K > 2. hidden_units is the MLP's hidden layer, or the CNN's dense layer."""
     n_outputs = 1 if n_classes == 2 else n_classes
+    if params["model"] == "cnn":
+        return CNN(
+            n_inputs,
+            n_outputs,
+            channels=params["conv_channels"],
+            kernel_size=params["kernel_size"],
+            n_hidden=params["hidden_units"],
+            activation=params["activation"],
+            seed=params["seed"],
+            standardize=params["standardize"],
+        )
     return MLP(
         n_inputs,
         params["hidden_units"],

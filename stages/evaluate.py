@@ -7,14 +7,14 @@ from pathlib import Path
 from signdigits.errors import exit_on_usage_error
 from signdigits.evaluation import check_model_matches, evaluate, figures
 from signdigits.files import load_json, load_split, write_outputs
-from signdigits.mlp import MLP
+from signdigits.network import load_model
 from signdigits.training import read_history_tsv
 
 MODEL = "models/model.npz"
 
 
 def main():
-    net = MLP.load(MODEL)
+    net = load_model(MODEL)
     split, meta = load_split()
     check_model_matches(net, meta, MODEL)
     history = read_history_tsv(Path("reports/train_history.tsv").read_text())

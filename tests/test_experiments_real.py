@@ -4,6 +4,7 @@ gives them, and sharing the artifacts through a DVC remote."""
 import json
 import shlex
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -85,3 +86,29 @@ def test_artifacts_travel_through_a_remote(built_copy, real_data, tmp_path):
     assert np.load(clone / "data/raw/images.npy").shape == (2062, 784)
     status = dvc(clone, "status").stdout
     assert all(stage not in status for stage in ("ingest", "split", "train", "evaluate")), status
+
+
+def test_ten_digit_cnn_configuration(built_copy, real_data):
+    (command,) = readme_commands("dvc exp run -n ten-digits-cnn")
+    dvc(built_copy, *command, SIGN_DIGITS_DATA=real_data)
+    metrics = json.loads((built_copy / "reports/metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= 0.97
+    from signdigits.network import load_model
+
+    net = load_model(built_copy / "models/model.npz")
+    assert type(net).__name__ == "CNN" and net.channels == [16, 32] and net.n_outputs == 10
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "signdigits",
+            "predict",
+            "--json",
+            "--model",
+            str(built_copy / "models/model.npz"),
+            str(real_data / "Dataset" / "7" / "IMG_5874.JPG"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and json.loads(result.stdout)[0]["digit"] == "7"

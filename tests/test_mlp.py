@@ -8,7 +8,8 @@ import pytest
 from sklearn.metrics import log_loss
 
 from signdigits.errors import UsageError
-from signdigits.mlp import MLP, TrainingDiverged
+from signdigits.mlp import MLP
+from signdigits.network import TrainingDiverged, make_optimizer
 
 
 def problem(n=12, d=5, classes=2, seed=0):
@@ -116,8 +117,6 @@ def momentum_and_adam_reference(grads_sequence, theta, eta, mu, beta1=0.9, beta2
 
 
 def test_momentum_and_adam_steps():
-    from signdigits.mlp import make_optimizer
-
     theta0 = np.array([1.0, -2.0, 0.5])
     grads = [np.array([0.3, -0.1, 0.2]), np.array([0.1, 0.4, -0.3]), np.array([-0.2, 0.2, 0.1])]
     expected_momentum, expected_adam = momentum_and_adam_reference(grads, theta0, eta=0.1, mu=0.9)

@@ -1,0 +1,168 @@
+"""A small convolutional network in NumPy: the seed's "advanced architecture", written out like the MLP.
+
+For a batch of N square grayscale images (rows of X reshaped to N × side × side × 1, channels last):
+
+    for each block l = 1 … L:   Z_l = A_{l−1} ⋆ W_l + b_l    k × k convolution, stride 1, zero "same" padding
+                                R_l = g(Z_l)                  g = relu (or sigmoid, tanh)
+                                A_l = maxpool₂(R_l)            2 × 2 windows, stride 2 (an odd last row/column
+                                                              is dropped)
+    dense:                      Z_h = flat(A_L) W_h + b_h,  A_h = g(Z_h)
+    output:                     Z_o = A_h W_o + b_o         sigmoid or softmax, as the MLP (network.py)
+
+"⋆" is cross-correlation, as in every deep-learning library. It is computed as one matrix product: im2col lays
+each k × k × C window of the padded input out as a row (a strided view, then one copy), so Z_l = cols W + b. The
+backward pass is the same product transposed: dW = colsᵀ dZ, and d(cols) = dZ Wᵀ is added back onto the input
+positions it came from (col2im: k² slice additions, never a loop over pixels). Max-pooling sends each window's
+gradient to the element that was the maximum.
+
+Parameter names: W1, b1 … WL, bL for the convolutions (W_l of shape (F_l, C_l, k, k), the PyTorch layout),
+then W{L+1}, b{L+1} for the dense layer and W{L+2}, b{L+2} for the output. Left out: strides and dilations
+other than 1, batch normalisation, dropout.
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from signdigits.network import ACTIVATIONS, GAIN_AFTER, Network, activate, activation_slope
+
+
+def im2col(A, k):
+    """Rows of the k × k windows (zero-padded, "same" size) of A (N, H, W, C): shape (N·H·W, C·k·k), each row
+    ordered (channel, window row, window column) like the kernels W (F, C, k, k)."""
+    N, H, W, C = A.shape
+    p = k // 2
+    padded = np.pad(A, ((0, 0), (p, p), (p, p), (0, 0)))
+    windows = sliding_window_view(padded, (k, k), axis=(1, 2))  # (N, H, W, C, k, k), a view
+    return windows.reshape(N * H * W, C * k * k)  # the one copy
+
+
+def col2im(dcols, shape, k):
+    """The adjoint of im2col: every window row's gradient added back onto the input positions it was read from."""
+    N, H, W, C = shape
+    p = k // 2
+    d = dcols.reshape(N, H, W, C, k, k)
+    dpadded = np.zeros((N, H + 2 * p, W + 2 * p, C), dcols.dtype)
+    for i in range(k):  # k² slice additions, each over the whole batch
+        for j in range(k):
+            dpadded[:, i : i + H, j : j + W, :] += d[..., i, j]
+    return dpadded[:, p : p + H, p : p + W, :]
+
+
+def max_pool(R):
+    """2 × 2 max-pooling of R (N, H, W, C): the pooled map and, per window, which of its 4 elements won."""
+    N, H, W, C = R.shape
+    H2, W2 = H // 2, W // 2
+    windows = R[:, : 2 * H2, : 2 * W2, :].reshape(N, H2, 2, W2, 2, C).transpose(0, 1, 3, 5, 2, 4)
+    windows = windows.reshape(N, H2, W2, C, 4)
+    winner = windows.argmax(axis=-1)
+    return np.take_along_axis(windows, winner[..., None], axis=-1)[..., 0], winner
+
+
+def max_pool_backward(dP, winner, shape):
+    """dR: each pooled gradient goes to its window's maximum; every other element (and a dropped odd edge) gets 0."""
+    N, H, W, C = shape
+    H2, W2 = dP.shape[1:3]
+    dwindows = np.zeros((N, H2, W2, C, 4), dP.dtype)
+    np.put_along_axis(dwindows, winner[..., None], dP[..., None], axis=-1)
+    dR = np.zeros(shape, dP.dtype)
+    dR[:, : 2 * H2, : 2 * W2, :] = (
+        dwindows.reshape(N, H2, W2, C, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(N, 2 * H2, 2 * W2, C)
+    )
+    return dR
+
+
+class CNN(Network):
+    FORMAT = "signdigits-cnn-1"
+
+    def __init__(
+        self,
+        n_inputs,
+        n_outputs=1,
+        channels=(16, 32),
+        kernel_size=3,
+        n_hidden=128,
+        activation="relu",
+        seed=0,
+        dtype=np.float32,
+        standardize=False,
+    ):
+        side = int(round(np.sqrt(n_inputs)))
+        if side * side != n_inputs:
+            raise ValueError(f"n_inputs must be a square number of pixels, not {n_inputs}")
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (for 'same' padding), not {kernel_size}")
+        if activation not in ACTIVATIONS or not channels or min(channels) < 1 or n_hidden < 1:
+            raise ValueError("activation, channels or n_hidden is invalid")
+        if side >> len(channels) < 1:
+            raise ValueError(f"{len(channels)} pooling layers would shrink a {side}-pixel image to nothing")
+        super().__init__(n_inputs, n_outputs, seed, dtype, standardize)
+        self.side, self.channels, self.kernel_size = side, [int(c) for c in channels], int(kernel_size)
+        self.n_hidden, self.activation = int(n_hidden), activation
+        k, gain = self.kernel_size, GAIN_AFTER[activation]
+        self.n_conv = len(self.channels)
+        self.WEIGHTS = tuple(f"W{l}" for l in range(1, self.n_conv + 3))
+        params, in_channels, size = {}, 1, side
+        for l, out_channels in enumerate(self.channels, start=1):
+            fan_in = in_channels * k * k
+            first_gain = GAIN_AFTER["relu"] if activation == "relu" else 1.0  # pixels feed the first layer
+            params[f"W{l}"] = self.normal((out_channels, in_channels, k, k), fan_in, first_gain if l == 1 else gain)
+            params[f"b{l}"] = np.zeros(out_channels, self.dtype)
+            in_channels, size = out_channels, size // 2
+        flat = in_channels * size * size
+        dense, output = self.n_conv + 1, self.n_conv + 2
+        params[f"W{dense}"] = self.normal((flat, self.n_hidden), flat, gain)
+        params[f"b{dense}"] = np.zeros(self.n_hidden, self.dtype)
+        params[f"W{output}"] = self.normal((self.n_hidden, self.n_outputs), self.n_hidden, gain)
+        params[f"b{output}"] = np.zeros(self.n_outputs, self.dtype)
+        self.params = params
+
+    def _forward(self, X0):
+        p, k, g = self.params, self.kernel_size, self.activation
+        A = X0.reshape(len(X0), self.side, self.side, 1)
+        blocks = []
+        for l in range(1, self.n_conv + 1):
+            W = p[f"W{l}"]
+            cols = im2col(A, k)
+            Z = (cols @ W.reshape(len(W), -1).T + p[f"b{l}"]).reshape(*A.shape[:3], len(W))
+            R = activate(g, Z)
+            pooled, winner = max_pool(R)
+            blocks.append((A.shape, cols, Z, R, winner))
+            A = pooled
+        flat = A.reshape(len(A), -1)
+        dense, output = self.n_conv + 1, self.n_conv + 2
+        Zh = flat @ p[f"W{dense}"] + p[f"b{dense}"]
+        Ah = activate(g, Zh)
+        Zo = Ah @ p[f"W{output}"] + p[f"b{output}"]
+        return (blocks, A.shape, flat, Zh, Ah), Zo
+
+    def _backward(self, cache, dZo):
+        """From the output error dZo = (A − Y) / N back through the dense layer, then each block in turn."""
+        blocks, pooled_shape, flat, Zh, Ah = cache
+        p, k, g = self.params, self.kernel_size, self.activation
+        dense, output = self.n_conv + 1, self.n_conv + 2
+        grads = {f"W{output}": Ah.T @ dZo, f"b{output}": dZo.sum(axis=0)}
+        dZh = (dZo @ p[f"W{output}"].T) * activation_slope(g, Zh, Ah)
+        grads[f"W{dense}"], grads[f"b{dense}"] = flat.T @ dZh, dZh.sum(axis=0)
+        dA = (dZh @ p[f"W{dense}"].T).reshape(pooled_shape)
+        for l in range(self.n_conv, 0, -1):
+            in_shape, cols, Z, R, winner = blocks[l - 1]
+            W = p[f"W{l}"]
+            dZ = max_pool_backward(dA, winner, R.shape) * activation_slope(g, Z, R)
+            dZ = dZ.reshape(-1, len(W))
+            grads[f"W{l}"] = (cols.T @ dZ).T.reshape(W.shape)  # Z = cols W_matᵀ + b
+            grads[f"b{l}"] = dZ.sum(axis=0)
+            if l > 1:  # the pixels need no gradient
+                dA = col2im(dZ @ W.reshape(len(W), -1), in_shape, k)
+        return grads
+
+    def architecture(self):
+        return {
+            "n_inputs": self.n_inputs,
+            "n_outputs": self.n_outputs,
+            "channels": self.channels,
+            "kernel_size": self.kernel_size,
+            "n_hidden": self.n_hidden,
+            "activation": self.activation,
+            "seed": self.seed,
+            "standardize": self.standardize,
+        }
