@@ -1,10 +1,18 @@
 """Judging a trained model on the split: metrics.json, the classification table, per-image predictions for
 DVC's confusion plot, the ROC points, and the figures."""
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from signdigits.errors import UsageError
-from signdigits.metrics import DECIMALS, classification_metrics, classification_report_text, roc_points
+from signdigits.metrics import (
+    DECIMALS,
+    classification_metrics,
+    classification_report_text,
+    confusion_counts,
+    roc_points,
+)
 
 
 def check_model_matches(net, meta: dict, model_path: str) -> None:
@@ -29,14 +37,38 @@ def confidence_of_prediction(proba, y_pred):
     return proba[np.arange(len(y_pred)), y_pred]
 
 
-def evaluate(net, split: dict, meta: dict, baseline: dict) -> dict:
-    """Everything evaluate writes, as {relative path: content}, figures excepted (see ``figures``)."""
-    classes = meta["classes"]
-    y_test = split["y_test"]
+@dataclass
+class Predictions:
+    """The model's answers on the test split, and what the figures and reports derive from them."""
+
+    y_pred: np.ndarray  # predicted class indices
+    proba: np.ndarray  # P(class 1) (N,) or class probabilities (N, K)
+    confidence: np.ndarray  # the probability of the predicted class
+    fpr: np.ndarray  # ROC curve points
+    tpr: np.ndarray
+    matrix: np.ndarray  # confusion counts, true × predicted
+
+
+def predict_split(net, split: dict, n_classes: int) -> Predictions:
     proba = net.predict_proba(split["X_test"])
     y_pred = net.predict(split["X_test"])
+    fpr, tpr = roc_points(split["y_test"], proba, n_classes)
+    return Predictions(
+        y_pred,
+        proba,
+        confidence_of_prediction(proba, y_pred),
+        fpr,
+        tpr,
+        confusion_counts(split["y_test"], y_pred, n_classes),
+    )
+
+
+def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predictions) -> dict:
+    """Everything evaluate writes but the figures, as {relative path: content}; metrics by scikit-learn."""
+    classes = meta["classes"]
+    y_test, y_pred = split["y_test"], predictions.y_pred
     test = {"loss": round(net.loss(split["X_test"], y_test), DECIMALS)}
-    test |= classification_metrics(y_test, y_pred, proba, classes)
+    test |= classification_metrics(y_test, y_pred, predictions.proba, classes)
     train_loss, train_accuracy = net.evaluate(split["X_train"], split["y_train"])
     metrics = {
         "test": test,
@@ -44,33 +76,28 @@ def evaluate(net, split: dict, meta: dict, baseline: dict) -> dict:
         "baseline": baseline,
     }
     rows = ["actual,predicted,probability"]
-    rows += [
-        f"{classes[a]},{classes[p]},{c:.4f}" for a, p, c in zip(y_test, y_pred, confidence_of_prediction(proba, y_pred))
-    ]
-    fpr, tpr = roc_points(y_test, proba, len(classes))
-    roc = ["fpr,tpr"] + [f"{f:.6f},{t:.6f}" for f, t in zip(fpr, tpr)]
+    rows += [f"{classes[a]},{classes[p]},{c:.4f}" for a, p, c in zip(y_test, y_pred, predictions.confidence)]
+    roc = ["fpr,tpr"] + [f"{f:.6f},{t:.6f}" for f, t in zip(predictions.fpr, predictions.tpr)]
     return {
         "reports/metrics.json": metrics,
         "reports/classification_report.txt": classification_report_text(y_test, y_pred, classes),
         "reports/predictions.csv": "\n".join(rows) + "\n",
         "reports/roc.csv": "\n".join(roc) + "\n",
-    }, (y_pred, proba, fpr, tpr)
+    }
 
 
-def figures(history: dict, split: dict, meta: dict, metrics: dict, y_pred, proba, fpr, tpr) -> dict:
-    from sklearn.metrics import confusion_matrix
-
+def figures(history: dict, split: dict, meta: dict, predictions: Predictions) -> dict:
+    """The PNG figures, as {relative path: bytes}. Needs matplotlib, not scikit-learn."""
     from signdigits import figures as draw
 
-    classes = meta["classes"]
-    y_test = split["y_test"]
-    matrix = confusion_matrix(y_test, y_pred, labels=list(range(len(classes))))
+    classes, p = meta["classes"], predictions
+    auc = float(np.trapezoid(p.tpr, p.fpr))
     return {
         "reports/figures/loss_curve.png": draw.loss_curve(history),
-        "reports/figures/confusion_matrix.png": draw.confusion_matrix(matrix, classes),
-        "reports/figures/roc_curve.png": draw.roc_curve(fpr, tpr, metrics["test"]["roc_auc"], proba.ndim == 2),
+        "reports/figures/confusion_matrix.png": draw.confusion_matrix(p.matrix, classes),
+        "reports/figures/roc_curve.png": draw.roc_curve(p.fpr, p.tpr, auc, p.proba.ndim == 2),
         "reports/prediction_examples.png": draw.prediction_examples(
-            split["X_test"], y_test, y_pred, confidence_of_prediction(proba, y_pred), classes
+            split["X_test"], split["y_test"], p.y_pred, p.confidence, classes
         ),
     }
 

@@ -73,12 +73,27 @@ def classification_report_text(y_true, y_pred, classes: list[str]) -> str:
 
 
 def roc_points(y_true, proba, n_classes: int):
-    """(fpr, tpr) of the ROC curve: of class 1 for one output, micro-averaged one-vs-rest for K classes."""
-    from sklearn.metrics import roc_curve
+    """(fpr, tpr) of the ROC curve: of class 1 for one output, micro-averaged one-vs-rest for K classes
+    (every (image, class) pair a binary case). Computed here, without scikit-learn, so the figures can be drawn
+    without importing it; the tests check it against sklearn.metrics.roc_curve.
 
+    Sorted by falling score, each distinct score is a threshold: the positives and negatives at or above it are
+    its true and false positives."""
     if proba.ndim == 1:
-        fpr, tpr, _ = roc_curve(y_true, proba)
+        truth, score = np.asarray(y_true) == 1, np.asarray(proba)
     else:
-        one_hot = np.eye(n_classes)[y_true]
-        fpr, tpr, _ = roc_curve(one_hot.ravel(), proba.ravel())
+        truth, score = (np.eye(n_classes)[y_true] == 1).ravel(), proba.ravel()
+    order = np.argsort(-score, kind="stable")
+    truth, score = truth[order], score[order]
+    last_of_each_score = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]
+    true_positives = np.cumsum(truth)[last_of_each_score]
+    false_positives = last_of_each_score + 1 - true_positives
+    fpr = np.r_[0.0, false_positives / max(1, (~truth).sum())]
+    tpr = np.r_[0.0, true_positives / max(1, truth.sum())]
     return fpr, tpr
+
+
+def confusion_counts(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """K × K counts, rows the true class and columns the predicted one (as sklearn.metrics.confusion_matrix)."""
+    pairs = np.asarray(y_true) * n_classes + np.asarray(y_pred)
+    return np.bincount(pairs, minlength=n_classes * n_classes).reshape(n_classes, n_classes)

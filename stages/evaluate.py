@@ -2,10 +2,12 @@
 logistic-regression accuracy beside it), the classification report, per-image predictions, ROC points and
 figures."""
 
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 from signdigits.errors import exit_on_usage_error
-from signdigits.evaluation import check_model_matches, evaluate, figures
+from signdigits.evaluation import check_model_matches, evaluate, figures, predict_split
 from signdigits.files import load_json, load_split, write_outputs
 from signdigits.network import load_model
 from signdigits.training import read_history_tsv
@@ -18,9 +20,14 @@ def main():
     split, meta = load_split()
     check_model_matches(net, meta, MODEL)
     history = read_history_tsv(Path("reports/train_history.tsv").read_text())
-    outputs, (y_pred, proba, fpr, tpr) = evaluate(net, split, meta, load_json("data/baseline.json"))
-    metrics = outputs["reports/metrics.json"]
-    write_outputs(outputs | figures(history, split, meta, metrics, y_pred, proba, fpr, tpr))
+    predictions = predict_split(net, split, len(meta["classes"]))
+    # The figures need only matplotlib and the metrics only scikit-learn, and importing either takes most of a
+    # second: a forked child draws the figures while this process computes the metrics, on the second core.
+    with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
+        drawing = pool.submit(figures, history, split, meta, predictions)
+        outputs = evaluate(net, split, meta, load_json("data/baseline.json"), predictions)
+        outputs |= drawing.result()
+    write_outputs(outputs)
 
 
 if __name__ == "__main__":

@@ -137,3 +137,26 @@ def test_evaluate_refuses_a_model_of_other_classes_or_none(evaluated_tiny_projec
     result = run_stage(project, "evaluate")
     assert result.returncode == 1 and "model file models/model.npz not found" in result.stderr
     assert not (project / "reports/metrics.json").exists()
+
+
+def test_roc_points_and_confusion_counts_agree_with_sklearn():
+    from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
+
+    from signdigits.metrics import confusion_counts, roc_points
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 60)
+    scores = np.round(rng.random(60), 1)  # many ties, which share one threshold
+    fpr, tpr = roc_points(y, scores, 2)
+    ref_fpr, ref_tpr, _ = roc_curve(y, scores, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, ref_fpr)
+    np.testing.assert_allclose(tpr, ref_tpr)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc_score(y, scores))
+    y3 = rng.integers(0, 3, 40)
+    proba = rng.dirichlet(np.ones(3), size=40)
+    fpr, tpr = roc_points(y3, proba, 3)
+    ref_fpr, ref_tpr, _ = roc_curve(np.eye(3)[y3].ravel(), proba.ravel(), drop_intermediate=False)
+    np.testing.assert_allclose(fpr, ref_fpr)
+    np.testing.assert_allclose(tpr, ref_tpr)
+    predicted = proba.argmax(axis=1)
+    np.testing.assert_array_equal(confusion_counts(y3, predicted, 3), confusion_matrix(y3, predicted, labels=[0, 1, 2]))
