@@ -14,8 +14,6 @@ The environment variable SIGN_DIGITS_DATA, when set, takes the place of params.y
 import hashlib
 import os
 import sys
-import urllib.error
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -186,6 +184,9 @@ def _progress(done: int, total: int | None) -> None:
 
 def download(url: str, target: Path) -> Path:
     """Download ``url`` to ``target`` once (a .part file renamed when complete), with a progress bar."""
+    import urllib.error  # here, not at the top: the source stage, run on every `dvc repro`, never downloads
+    import urllib.request
+
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

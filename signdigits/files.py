@@ -10,23 +10,26 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-
 from signdigits.errors import UsageError
+
+# numpy is imported where arrays are handled: the source stage, which runs on every `dvc repro` and writes only
+# JSON, starts without it.
 
 
 def to_bytes(content) -> bytes:
-    """The bytes of one output: an ndarray is saved as .npy, a dict/list as JSON, str as UTF-8 text."""
-    if isinstance(content, np.ndarray):
-        buffer = io.BytesIO()
-        np.save(buffer, content, allow_pickle=False)
-        return buffer.getvalue()
+    """The bytes of one output: a dict/list as JSON, str as UTF-8 text, an ndarray as .npy."""
     if isinstance(content, (dict, list)):
         return (json.dumps(content, indent=2) + "\n").encode()
     if isinstance(content, str):
         return content.encode()
     if isinstance(content, bytes):
         return content
+    import numpy as np
+
+    if isinstance(content, np.ndarray):
+        buffer = io.BytesIO()
+        np.save(buffer, content, allow_pickle=False)
+        return buffer.getvalue()
     raise TypeError(f"cannot write {type(content).__name__}")
 
 
@@ -47,8 +50,10 @@ def write_outputs(outputs: dict) -> None:
             temporary.unlink(missing_ok=True)
 
 
-def load_array(path: str | Path) -> np.ndarray:
+def load_array(path: str | Path):
     """Load one .npy artifact (never pickles); a missing file says which stage makes it."""
+    import numpy as np
+
     path = Path(path)
     try:
         return np.load(path, allow_pickle=False)
