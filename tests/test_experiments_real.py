@@ -26,7 +26,7 @@ def experiments(project):
 
 
 def test_ten_digit_configuration(built_copy, real_data):
-    (command,) = readme_commands("dvc exp run -n ten-digits")
+    (command,) = readme_commands("dvc exp run -n ten-digits ")
     result = dvc(built_copy, *command, SIGN_DIGITS_DATA=real_data)
     assert "filter" in stages_run(result.stdout)
     metrics = json.loads((built_copy / "reports/metrics.json").read_text())
