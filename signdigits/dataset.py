@@ -15,7 +15,9 @@ import hashlib
 import os
 import sys
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from signdigits.errors import UsageError
@@ -38,7 +40,7 @@ class Photo:
 
     label: str
     path: str
-    read: "callable"
+    read: Callable[[], bytes]
 
 
 @dataclass(frozen=True)
@@ -135,24 +137,17 @@ def _safe_member(name: str, archive: Path) -> PurePosixPath:
 
 
 def list_zip(archive: Path) -> list[Photo]:
-    """The photos of a zip, read in one pass (member paths are checked before anything is read)."""
+    """The photos of a zip, read in one pass while it is open (every member path is checked first)."""
     try:
         with zipfile.ZipFile(archive) as opened:
-            members = [(_safe_member(m.filename, archive), m) for m in opened.infolist()]
-            files, dirs = {}, set()
-            for path, member in members:
-                dirs.update(list(path.parents)[:-1])
-                if member.is_dir():
-                    dirs.add(path)
-            wanted = _select_photos({str(p): None for p, m in members if not m.is_dir()}, dirs, str(archive))
-            by_path = {str(p): m for p, m in members}
-            root = _digit_root(dirs)
-            for photo in wanted:
-                member = by_path[str(root / PurePosixPath(photo.path).relative_to("Dataset"))]
-                files[photo.path] = Photo(photo.label, photo.path, _constant(opened.read(member)))
+            members = {_safe_member(m.filename, archive): m for m in opened.infolist()}
+            dirs = {parent for path in members for parent in list(path.parents)[:-1]}
+            dirs |= {path for path, member in members.items() if member.is_dir()}
+            files = {str(path): partial(opened.read, m) for path, m in members.items() if not m.is_dir()}
+            selected = _select_photos(files, dirs, str(archive))
+            return [Photo(photo.label, photo.path, _constant(photo.read())) for photo in selected]
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
         raise UsageError(f"{archive} is not a readable zip ({error}); download or zip it again") from None
-    return [files[photo.path] for photo in wanted]
 
 
 def _constant(content: bytes):
