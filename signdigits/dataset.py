@@ -283,7 +283,7 @@ def ingest(source: Source, image_size: int, environ=os.environ):
     """Every photo of ``source`` as (images uint8 (N, image_size²), labels (N,) str, summary dict)."""
     import numpy as np
 
-    from signdigits.images import read_photo
+    from signdigits.images import read_photos
 
     if source.kind == "npz":
         images, labels = read_npz(Path(source.location), image_size)
@@ -297,7 +297,7 @@ def ingest(source: Source, image_size: int, environ=os.environ):
                 f"the downloaded archive {archive} does not match the pinned content digest "
                 f"(got {digest[:12]}…, expected {UPSTREAM_DIGEST[:12]}…); delete it and rerun, or {OFFLINE_HINT}"
             )
-        images = np.stack([read_photo(c, image_size, p.path).reshape(-1) for p, c in zip(photos, contents)])
+        images = read_photos(contents, [photo.path for photo in photos], image_size)
         labels = np.array([photo.label for photo in photos], dtype="<U1")
     classes, counts = np.unique(labels, return_counts=True)
     summary = {

@@ -1,6 +1,7 @@
 """Sources: trees, zips, the course's npz, the pinned upstream archive (download and digest), bad input."""
 
 import hashlib
+import io
 import zipfile
 
 import numpy as np
@@ -167,3 +168,22 @@ def test_upstream_archive_with_wrong_content_is_refused(tmp_path, monkeypatch):
 def test_real_dataset_digest_matches_the_pinned_one(real_data):
     source = resolve_source(str(real_data), environ={})
     assert dataset.fingerprint(source) == dataset.UPSTREAM_DIGEST
+
+
+def test_parallel_decoding_keeps_order_and_names_a_corrupt_file(tmp_path):
+    from signdigits.images import read_photo, read_photos
+
+    from .photos import half_image
+
+    contents, names = [], []
+    for i in range(600):  # enough for one process per core
+        buffer = io.BytesIO()
+        half_image((12 + i % 7, 12), "left" if i % 2 else "right", "L").save(buffer, format="PNG")
+        contents.append(buffer.getvalue())
+        names.append(f"Dataset/0/img_{i}.png")
+    rows = read_photos(contents, names, 8)
+    expected = np.stack([read_photo(c, 8, n).reshape(-1) for c, n in zip(contents, names)])
+    np.testing.assert_array_equal(rows, expected)
+    contents[457] = b"broken"
+    with pytest.raises(UsageError, match=r"Dataset/0/img_457.png is corrupt or not an image"):
+        read_photos(contents, names, 8)
