@@ -160,3 +160,17 @@ def test_roc_points_and_confusion_counts_agree_with_sklearn():
     np.testing.assert_allclose(tpr, ref_tpr)
     predicted = proba.argmax(axis=1)
     np.testing.assert_array_equal(confusion_counts(y3, predicted, 3), confusion_matrix(y3, predicted, labels=[0, 1, 2]))
+
+
+def test_train_stage_stops_cleanly_when_training_diverges(evaluated_tiny_project):
+    import yaml
+
+    project = evaluated_tiny_project
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"] |= {"learning_rate": 1e30, "activation": "relu"}
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run_stage(project, "train")
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: training diverged at epoch 1")
+    assert "use a smaller train.learning_rate than 1e+30" in result.stderr
+    assert not (project / "models").exists() and not (project / "reports/train_history.tsv").exists()
