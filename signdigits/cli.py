@@ -41,8 +41,8 @@ def predict_photos(paths, model_path=DEFAULT_MODEL):
     net, meta = load_predictor(model_path)
     pixels = np.stack([read_photo(path, meta["image_size"], str(path)).reshape(-1) for path in paths])
     X = normalize(pixels, meta["pixel_scale"])
-    predicted = net.predict(X)
-    confidence = confidence_of_prediction(net.predict_proba(X), predicted)
+    predicted, proba = net.predict_with_proba(X)
+    confidence = confidence_of_prediction(proba, predicted)
     return [
         {"path": str(path), "digit": meta["classes"][k], "probability": round(float(p), 4)}
         for path, k, p in zip(paths, predicted, confidence)

@@ -50,8 +50,7 @@ class Predictions:
 
 
 def predict_split(net, split: dict, n_classes: int) -> Predictions:
-    proba = net.predict_proba(split["X_test"])
-    y_pred = net.predict(split["X_test"])
+    y_pred, proba = net.predict_with_proba(split["X_test"])
     fpr, tpr = roc_points(split["y_test"], proba, n_classes)
     return Predictions(
         y_pred,
@@ -86,7 +85,7 @@ def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predicti
     }
 
 
-def figures(history: dict, split: dict, meta: dict, predictions: Predictions) -> dict:
+def figures(history: dict, X_test, y_test, meta: dict, predictions: Predictions) -> dict:
     """The PNG figures, as {relative path: bytes}. Needs matplotlib, not scikit-learn."""
     from signdigits import figures as draw
 
@@ -96,9 +95,7 @@ def figures(history: dict, split: dict, meta: dict, predictions: Predictions) ->
         "reports/figures/loss_curve.png": draw.loss_curve(history),
         "reports/figures/confusion_matrix.png": draw.confusion_matrix(p.matrix, classes),
         "reports/figures/roc_curve.png": draw.roc_curve(p.fpr, p.tpr, auc, p.proba.ndim == 2),
-        "reports/prediction_examples.png": draw.prediction_examples(
-            split["X_test"], split["y_test"], p.y_pred, p.confidence, classes
-        ),
+        "reports/prediction_examples.png": draw.prediction_examples(X_test, y_test, p.y_pred, p.confidence, classes),
     }
 
 

@@ -168,6 +168,12 @@ class Network:
         """Class indices (N,): P(class 1) ≥ 0.5 for one output, the most probable class otherwise."""
         return self._classes(self._logits(X))
 
+    def predict_with_proba(self, X):
+        """(predict(X), predict_proba(X)) from one forward pass."""
+        Z = self._logits(X)
+        A = self._output(Z)
+        return self._classes(Z), (A[:, 0] if self.binary else A)
+
     def accuracy(self, X, y):
         return float(np.mean(self.predict(X) == np.asarray(y)))
 

@@ -24,12 +24,13 @@ class Rule:
     convert: Callable[[Any], Any]
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # YAML's true/false are ints to Python
+
+
 def integer(low, high=None):
     def convert(value):
-        if isinstance(value, int) and not isinstance(value, bool):
-            if value >= low and (high is None or value <= high):
-                return value
-        return None
+        return value if _is_int(value) and value >= low and (high is None or value <= high) else None
 
     upper = f" and ≤ {high}" if high is not None else ""
     return Rule(f"an integer ≥ {low}{upper}", convert)
@@ -54,7 +55,7 @@ def number(low, high=None, *, low_open=False, high_open=False):
 def channel_list():
     def convert(value):
         ok = isinstance(value, list) and 1 <= len(value) <= 4
-        ok = ok and all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 512 for c in value)
+        ok = ok and all(_is_int(c) and 1 <= c <= 512 for c in value)
         return value if ok else None
 
     return Rule("a list of 1 to 4 channel counts, each an integer in [1, 512], e.g. [16, 32]", convert)
@@ -62,7 +63,7 @@ def channel_list():
 
 def odd_integer(low, high):
     def convert(value):
-        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high and value % 2 == 1
+        ok = _is_int(value) and low <= value <= high and value % 2 == 1
         return value if ok else None
 
     return Rule(f"an odd integer in [{low}, {high}]", convert)
@@ -88,7 +89,7 @@ def digit_classes():
             return None
         names = []
         for item in value:
-            if isinstance(item, int) and not isinstance(item, bool):
+            if _is_int(item):
                 item = str(item)
             if item not in DIGITS:
                 return None

@@ -24,7 +24,7 @@ def main():
     # The figures need only matplotlib and the metrics only scikit-learn, and importing either takes most of a
     # second: a forked child draws the figures while this process computes the metrics, on the second core.
     with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
-        drawing = pool.submit(figures, history, split, meta, predictions)
+        drawing = pool.submit(figures, history, split["X_test"], split["y_test"], meta, predictions)
         outputs = evaluate(net, split, meta, load_json("data/baseline.json"), predictions)
         outputs |= drawing.result()
     write_outputs(outputs)
