@@ -51,9 +51,10 @@ def sigmoid(z):
     return 1 / (1 + np.exp(-z))
 
 
-def test_one_sgd_step_equals_the_seed_formulas():
-    X, y = problem(n=4, d=3)
-    net = MLP(3, 2, 1, "sigmoid", seed=3, dtype=np.float64)
+@pytest.mark.parametrize("d", [3, 6])  # 4 rows of 3 inputs: the batch loop; of 6 inputs: the Gram path
+def test_one_sgd_step_equals_the_seed_formulas(d):
+    X, y = problem(n=4, d=d)
+    net = MLP(d, 2, 1, "sigmoid", seed=3, dtype=np.float64)
     W1, b1, W2, b2 = (net.params[k].copy() for k in ("W1", "b1", "W2", "b2"))
     # the seed report's derivation, for m examples, written out independently of the module
     m, eta, Y = len(X), 0.5, y.reshape(-1, 1)
@@ -151,6 +152,68 @@ def test_last_smaller_batch_is_used():
     assert calls == [2, 2, 1, 2, 2, 1]
 
 
+def fit_counting_backprop(net, X, y, **options):
+    """fit, and how many times it called ``gradients`` (the batch loop does once per batch, the Gram path never)."""
+    calls = []
+    original = net.gradients
+    net.gradients = lambda *args: calls.append(1) or original(*args)
+    history = net.fit(X, y, **options)
+    return history, len(calls)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("standardize", [False, True])
+def test_gram_path_takes_the_same_steps_as_the_batch_loop(activation, classes, standardize):
+    """Fewer rows than inputs: fit goes through the Gram matrix; in float64 it must land where the batch loop
+    lands (weights, history), with a smaller last batch, a decaying rate and held-out rows."""
+    X, y = problem(n=23, d=40, classes=classes, seed=4)
+    X_val, y_val = problem(n=9, d=40, classes=classes, seed=5)
+    options = dict(epochs=4, batch_size=5, learning_rate=0.5, lr_decay=0.3, X_val=X_val, y_val=y_val)
+    n_outputs = 1 if classes == 2 else classes
+    results = []
+    for gram in (True, False):
+        net = MLP(40, 7, n_outputs, activation, seed=2, dtype=np.float64, standardize=standardize)
+        net.gram_when_fewer_rows = gram
+        history, backprop_calls = fit_counting_backprop(net, X, y, **options)
+        assert backprop_calls == (0 if gram else 4 * 5)
+        results.append((net, history))
+    (gram_net, gram_history), (loop_net, loop_history) = results
+    for name in loop_net.params:
+        np.testing.assert_allclose(gram_net.params[name], loop_net.params[name], rtol=1e-10, atol=1e-12)
+    for gram_row, loop_row in zip(gram_history, loop_history, strict=True):
+        assert gram_row.keys() == loop_row.keys()
+        for key in gram_row:
+            assert gram_row[key] == pytest.approx(loop_row[key], rel=1e-10)
+
+
+def test_gram_path_in_float32_is_deterministic_and_agrees_with_its_weights():
+    X, y = separable(n=60, d=100, classes=3)
+    runs = []
+    for _ in range(2):
+        net = MLP(100, 16, 3, "sigmoid", seed=1)
+        history, backprop_calls = fit_counting_backprop(net, X, y, epochs=20, batch_size=8, learning_rate=0.1)
+        assert backprop_calls == 0
+        runs.append((net, history))
+    (first, history), (second, _) = runs
+    for name in first.params:
+        assert first.params[name].dtype == np.float32
+        assert first.params[name].tobytes() == second.params[name].tobytes()
+    # the loss the Gram path kept track of (from H) agrees with the loss of the W1 it formed at the end
+    assert history[-1]["train_loss"] == pytest.approx(first.loss(X, y), rel=1e-4)
+    assert history[-1]["train_accuracy"] == first.accuracy(X, y) == 1.0  # and it learnt the problem
+
+
+@pytest.mark.parametrize(
+    "option", [dict(momentum=0.9), dict(weight_decay=0.01), dict(optimizer="adam"), dict(augment=lambda X, rng: X)]
+)
+def test_other_optimizers_and_augmentation_keep_the_batch_loop(option):
+    X, y = problem(n=10, d=20)
+    net = MLP(20, 3, 1, "tanh", seed=0, dtype=np.float64)
+    _, backprop_calls = fit_counting_backprop(net, X, y, epochs=2, batch_size=4, learning_rate=0.1, **option)
+    assert backprop_calls == 2 * 3
+
+
 def separable(n=200, d=10, classes=2, seed=0):
     rng = np.random.default_rng(seed)
     centres = rng.normal(scale=4, size=(classes, d))
@@ -236,6 +299,9 @@ def test_divergence_stops_with_the_epoch_and_advice():
         TrainingDiverged, match=r"training diverged at epoch \d+: .* smaller train.learning_rate than 1e\+30"
     ):
         net.fit(X * 1e10, y % 3, epochs=5, learning_rate=1e30)
+    net = MLP(300, 8, 3, "relu", seed=0)  # fewer rows than inputs: the Gram path stops the same way
+    with pytest.raises(TrainingDiverged, match=r"training diverged at epoch \d+"):
+        net.fit(np.tile(X[:50], 30) * 1e10, y[:50] % 3, epochs=5, learning_rate=1e30)
 
 
 def test_standardize_learns_input_statistics_and_keeps_gradients_exact(tmp_path):

@@ -10,7 +10,7 @@ import yaml
 from .conftest import dvc, stages_run
 
 DATA_STAGES = ["source", "ingest", "filter", "normalize", "split"]
-ALL_STAGES = DATA_STAGES + ["train", "baseline", "evaluate"]
+ALL_STAGES = DATA_STAGES + ["train", "evaluate"]
 
 
 def test_full_repro_builds_every_artifact(built_project):
@@ -92,7 +92,7 @@ def edit_params(project, section, key, value):
 def test_editing_test_size_reruns_split_and_after_only(built_copy, real_data):
     edit_params(built_copy, "split", "test_size", 0.25)
     result = dvc(built_copy, "repro", SIGN_DIGITS_DATA=real_data)
-    assert stages_run(result.stdout) == ["source", "split", "train", "baseline", "evaluate"]
+    assert stages_run(result.stdout) == ["source", "split", "train", "evaluate"]
     assert len(np.load(built_copy / "data/split/y_test.npy")) == 103
 
 
