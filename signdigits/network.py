@@ -10,8 +10,9 @@ and ``_backward(cache, dZ) -> grads``. Everything else lives here, once:
 - the loss is computed from the logits (softplus / log-sum-exp): no probability is clipped, nothing overflows;
 - ``standardize``: the network sees (X − μ) / s, μ the per-pixel mean and s the standard deviation of all pixels
   of the training data, learnt by the first fit and saved with the weights. Centring removes the large common
-  component of raw pixels that makes gradient descent zig-zag (LeCun et al., 1998, "Efficient BackProp"); the
-  seed did not do it, so it is off by default.
+  component of raw pixels that makes gradient descent zig-zag (LeCun et al., 1998, "Efficient BackProp"). The
+  seed did not do it; the pipeline does by default (train.standardize), because with the seed's learning rate
+  and 100 epochs the network on raw [0, 1] pixels is still far from trained (train loss 0.15 against 0.015).
 """
 
 import io
