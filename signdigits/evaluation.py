@@ -4,6 +4,7 @@ DVC's confusion plot, the ROC points, and the figures."""
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from signdigits.errors import UsageError
 from signdigits.metrics import (
@@ -13,6 +14,7 @@ from signdigits.metrics import (
     confusion_counts,
     roc_points,
 )
+from signdigits.network import standardization
 
 
 def check_model_matches(net, meta: dict, model_path: str) -> None:
@@ -100,10 +102,16 @@ def figures(history: dict, X_test, y_test, meta: dict, predictions: Predictions)
 
 
 def logistic_regression_baseline(split: dict) -> dict:
-    """A plain linear model on the same train split: is the network worth it?"""
+    """A plain linear model on the same train split: is the network worth it?
+
+    Its inputs are standardized as the network's (``standardization``), and it is fitted to convergence
+    (tol 1e-6, float64, one BLAS thread): its loss is convex with one minimum, and stopping early or summing on
+    more threads moved the ten-digit accuracy by up to a point between runs."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(max_iter=2000)
-    model.fit(split["X_train"], split["y_train"])
-    accuracy = float(np.mean(model.predict(split["X_test"]) == split["y_test"]))
-    return {"logistic_regression": {"test_accuracy": round(accuracy, DECIMALS)}}
+    X_train, X_test = split["X_train"].astype(np.float64), split["X_test"].astype(np.float64)
+    mean, scale = standardization(X_train)
+    with threadpool_limits(limits=1, user_api="blas"):
+        model = LogisticRegression(tol=1e-6, max_iter=10_000).fit((X_train - mean) / scale, split["y_train"])
+        accuracy = model.score((X_test - mean) / scale, split["y_test"])
+    return {"logistic_regression": {"test_accuracy": round(float(accuracy), DECIMALS)}}

@@ -217,8 +217,8 @@ class Network:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {optimizer!r}")
         X, y = self._check_input(X), np.asarray(y)
         if self.standardize and self.input_mean is None:
-            self.input_mean = X.mean(axis=0).astype(self.dtype)
-            self.input_scale = self.dtype.type(X.std())
+            mean, scale = standardization(X)
+            self.input_mean, self.input_scale = mean.astype(self.dtype), self.dtype.type(scale)
         if X_val is not None:
             X_val, y_val = self._check_input(X_val), np.asarray(y_val)
         rates = [learning_rate / (1.0 + lr_decay * epoch) for epoch in range(epochs)]
@@ -327,6 +327,11 @@ def load_model(path):
     net.params = {name: arrays[name] for name in net.params}
     net.metadata = header.get("metadata", {})
     return net
+
+
+def standardization(X):
+    """(μ, s) of ``standardize``: the mean of each input column, and one standard deviation over all of X."""
+    return X.mean(axis=0), X.std()
 
 
 def batches(order, batch_size):
