@@ -19,9 +19,9 @@ import yaml
 from common import ROOT, copy_of_project, run
 
 CONFIGURATION = "dvc exp run -n ten-digits-cnn"
-MEASURE = (  # run the train stage as DVC does, then write the process's peak resident set (KiB)
-    "import pathlib, resource, runpy; runpy.run_path('stages/train.py', run_name='__main__'); "
-    "pathlib.Path('{report}').write_text(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))"
+MEASURE = (  # run the train stage as DVC does, as this process's only child; write its peak resident set (KiB)
+    "import pathlib, resource, subprocess, sys; subprocess.run([sys.executable, 'stages/train.py'], check=True); "
+    "pathlib.Path('{report}').write_text(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))"
 )
 
 
