@@ -3,7 +3,8 @@ first step, mini-batch training, prediction and the model file.
 
 A subclass builds ``params`` (a dict of arrays), lists which of them are weights (L2 weight decay applies to
 those, never to biases), and writes two methods: ``_forward(X0) -> (cache, Z)``, the logits Z of the last layer,
-and ``_backward(cache, dZ) -> grads``. Everything else lives here, once:
+and ``_backward(cache, dZ) -> grads``; it may also take the same training steps another way by overriding
+``_epochs`` (the MLP does, through the Gram matrix of the rows). Everything else lives here, once:
 
 - one output: sigmoid with binary cross-entropy; K ≥ 2 outputs: softmax with categorical cross-entropy. Both
   give the same output error, dL/dZ = (A − Y) / N (see ``gradients``);
