@@ -17,6 +17,7 @@ from common import PARAMS, real_split, timed
 from threadpoolctl import threadpool_limits
 
 from signdigits.mlp import MLP
+from signdigits.network import standardization
 
 
 def train_ours(params, X_train, y_train, gram=True):
@@ -34,8 +35,9 @@ def train_ours(params, X_train, y_train, gram=True):
 
 
 def standardized(X, X_train):
-    """(X − μ) / s as MLP(standardize=True) computes it: μ per pixel, s over all pixels of the training rows."""
-    return (X - X_train.mean(axis=0)) / X_train.std()
+    """(X − μ) / s with μ, s learnt from X_train as MLP(standardize=True) learns them."""
+    mean, scale = standardization(X_train)
+    return (X - mean) / scale
 
 
 def train_sklearn(params, X_train, y_train):

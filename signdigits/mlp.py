@@ -20,7 +20,7 @@ standardization.
 
 import numpy as np
 
-from signdigits.network import ACTIVATIONS, GAIN_AFTER, Network, activate, activation_slope, batches
+from signdigits.network import ACTIVATIONS, GAIN_AFTER, Network, activate, activation_slope, batches, make_optimizer
 
 
 class MLP(Network):
@@ -108,24 +108,23 @@ class MLP(Network):
         Y = self._targets(y, self.dtype)
         if held_out is not None:
             V0 = self._standardized(held_out[0])
-            H_val_start, G_val, Y_val = V0 @ W1_start, V0 @ X0.T, self._targets(held_out[1], self.dtype)
+            H_val_start, G_val = V0 @ W1_start, V0 @ X0.T
+        update = make_optimizer("sgd", {name: p[name] for name in ("b1", "W2", "b2")})  # W1 is kept as C
         try:
             for rate in rates:
                 for batch in batches(self.rng.permutation(len(X)), batch_size):
                     Z1 = H[batch] + p["b1"]
                     A1, Z2 = self._from_hidden(Z1)
-                    dZ2 = (self._output(Z2) - Y[batch]) / len(batch)  # as in Network.gradients
-                    grads, dZ1 = self._backward_to_hidden(Z1, A1, dZ2)
-                    for name, grad in grads.items():
-                        p[name] -= rate * grad
+                    grads, dZ1 = self._backward_to_hidden(Z1, A1, self._output_error(Z2, Y[batch]))
+                    update(grads, rate)
                     step = rate * dZ1
                     C[batch] += step
                     H -= G[batch].T @ step  # G is symmetric: G[:, b] = G[b]ᵀ
                 test = None
                 if held_out is not None:
-                    test = self._scores(self._from_hidden(H_val_start - G_val @ C + p["b1"])[1], Y_val)
+                    test = self._scores(self._from_hidden(H_val_start - G_val @ C + p["b1"])[1], held_out[1])
                 finite = all(np.isfinite(value).all() for value in (H, p["b1"], p["W2"], p["b2"]))
-                yield self._scores(self._from_hidden(H + p["b1"])[1], Y), test, finite
+                yield self._scores(self._from_hidden(H + p["b1"])[1], y), test, finite
         finally:
             p["W1"] = W1_start - X0.T @ C
 

@@ -145,16 +145,17 @@ class Network:
         """Mean cross-entropy over (X, y), plus (weight_decay / 2) Σ ‖W‖² over the weights if > 0."""
         return self._cross_entropy(self._logits(X), self._targets(y, self.dtype)) + self._penalty(weight_decay)
 
+    def _output_error(self, Z, Y):
+        """dL/dZ of the last layer for a batch with targets Y. For sigmoid + BCE, dL/dA = (A − Y) / (A (1 − A))
+        and dA/dZ = A (1 − A); for softmax + CE the Jacobian of softmax collapses the same way: both give
+        dZ = (A − Y) / N (the 1/N because the loss is a mean over the batch)."""
+        return (self._output(Z) - Y) / len(Y)
+
     def gradients(self, X, y, weight_decay=0.0):
         """dLoss/dθ for every θ in params, by backpropagation (same keys and shapes as params)."""
         X = self._check_input(X)
         cache, Z = self._forward(self._standardized(X))
-        A = self._output(Z)
-        # Output layer. For sigmoid + BCE, dL/dA = (A − Y) / (A (1 − A)) and dA/dZ = A (1 − A); for softmax +
-        # CE the Jacobian of softmax collapses the same way: both give dZ = (A − Y) / N (the 1/N because the
-        # loss is a mean over the batch). The subclass carries it back through its layers.
-        dZ = (A - self._targets(y, A.dtype)) / X.shape[0]
-        grads = self._backward(cache, dZ)
+        grads = self._backward(cache, self._output_error(Z, self._targets(y, Z.dtype)))  # back through the layers
         if weight_decay:  # d/dW of (λ/2)‖W‖² is λW
             for name in self.WEIGHTS:
                 grads[name] = grads[name] + weight_decay * self.params[name]
@@ -181,13 +182,12 @@ class Network:
 
     def evaluate(self, X, y):
         """(mean cross-entropy, accuracy) from one forward pass."""
-        Z = self._logits(X)
-        return self._scores(Z, self._targets(y, Z.dtype))
+        return self._scores(self._logits(X), y)
 
-    def _scores(self, Z, Y):
-        """(mean cross-entropy, accuracy) of the logits Z against the targets Y (as ``_targets`` makes them)."""
-        true_classes = Y[:, 0].astype(np.int64) if self.binary else Y.argmax(axis=1)
-        return self._cross_entropy(Z, Y), float(np.mean(self._classes(Z) == true_classes))
+    def _scores(self, Z, y):
+        """(mean cross-entropy, accuracy) of the logits Z against the class indices y."""
+        y = np.asarray(y)
+        return self._cross_entropy(Z, self._targets(y, Z.dtype)), float(np.mean(self._classes(Z) == y))
 
     # --- training ------------------------------------------------------------------------------------------
     def fit(
