@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from signdigits.errors import UsageError, exit_on_usage_error
+from signdigits.errors import UsageError, exit_code
 
 DEFAULT_MODEL = "models/model.npz"
 
@@ -49,14 +49,18 @@ def predict_photos(paths, model_path=DEFAULT_MODEL):
     ]
 
 
-def main(argv=None):
+def main(argv=None) -> int:
+    """Run the command line ``argv`` (default: sys.argv[1:]) and return its exit status; the process goes on."""
     parser = argparse.ArgumentParser(prog="signdigits", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     predict = commands.add_parser("predict", help="predict the digit shown in each photo")
     predict.add_argument("photos", nargs="+", metavar="PHOTO", help="JPEG or PNG photos of a hand sign")
     predict.add_argument("--model", default=DEFAULT_MODEL, help=f"model file (default: {DEFAULT_MODEL})")
     predict.add_argument("--json", action="store_true", help="print a JSON list instead of lines")
-    arguments = parser.parse_args(argv)
+    try:
+        arguments = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, or a usage mistake argparse has already explained on stderr
+        return stop.code
 
     def run():
         results = predict_photos(arguments.photos, arguments.model)
@@ -66,8 +70,8 @@ def main(argv=None):
             for result in results:
                 print(f"{result['path']}\t{result['digit']}\t{result['probability']:.4f}")
 
-    exit_on_usage_error(run)
+    return exit_code(run)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main())

@@ -2,11 +2,12 @@
 logistic regression fitted on the same train split beside it), the classification report, per-image
 predictions, ROC points and figures."""
 
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from signdigits.errors import exit_on_usage_error
+from signdigits.errors import exit_code
 from signdigits.evaluation import check_model_matches, evaluate, figures, logistic_regression_baseline, predict_split
 from signdigits.files import load_split, write_outputs
 from signdigits.network import load_model
@@ -31,4 +32,4 @@ def main():
 
 
 if __name__ == "__main__":
-    exit_on_usage_error(main)
+    sys.exit(exit_code(main))

@@ -1,6 +1,8 @@
 """Stage filter: keep the classes of filter.classes; labels become indices into that list → data/filtered/."""
 
-from signdigits.errors import exit_on_usage_error
+import sys
+
+from signdigits.errors import exit_code
 from signdigits.files import load_array, write_outputs
 from signdigits.params import load_params
 from signdigits.preprocess import select_classes
@@ -21,4 +23,4 @@ def main():
 
 
 if __name__ == "__main__":
-    exit_on_usage_error(main)
+    sys.exit(exit_code(main))

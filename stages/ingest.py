@@ -1,7 +1,9 @@
 """Stage ingest: every photo of the source, as a viewer shows it, in grayscale at image_size² → data/raw/."""
 
+import sys
+
 from signdigits.dataset import ingest, resolve_source
-from signdigits.errors import exit_on_usage_error
+from signdigits.errors import exit_code
 from signdigits.files import write_outputs
 from signdigits.params import load_params
 
@@ -20,4 +22,4 @@ def main():
 
 
 if __name__ == "__main__":
-    exit_on_usage_error(main)
+    sys.exit(exit_code(main))

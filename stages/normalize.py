@@ -1,6 +1,8 @@
 """Stage normalize: pixels to float32 in [0, 1] (divided by 255, as the seed) → data/normalized/."""
 
-from signdigits.errors import exit_on_usage_error
+import sys
+
+from signdigits.errors import exit_code
 from signdigits.files import load_array, load_json, write_outputs
 from signdigits.preprocess import PIXEL_SCALE, normalize
 
@@ -17,4 +19,4 @@ def main():
 
 
 if __name__ == "__main__":
-    exit_on_usage_error(main)
+    sys.exit(exit_code(main))

@@ -3,8 +3,10 @@ its content, in data/source.json. DVC cannot watch an environment variable, so t
 (it takes a fraction of a second); ingest depends on its output and reruns only when the content changes.
 """
 
+import sys
+
 from signdigits.dataset import fingerprint, resolve_source
-from signdigits.errors import exit_on_usage_error
+from signdigits.errors import exit_code
 from signdigits.files import write_outputs
 from signdigits.params import load_params
 
@@ -16,4 +18,4 @@ def main():
 
 
 if __name__ == "__main__":
-    exit_on_usage_error(main)
+    sys.exit(exit_code(main))

@@ -1,6 +1,8 @@
 """Stage split: a stratified, seeded train/test split (scikit-learn) → data/split/."""
 
-from signdigits.errors import exit_on_usage_error
+import sys
+
+from signdigits.errors import exit_code
 from signdigits.files import load_array, load_json, write_outputs
 from signdigits.params import load_params
 from signdigits.preprocess import stratified_split
@@ -22,4 +24,4 @@ def main():
 
 
 if __name__ == "__main__":
-    exit_on_usage_error(main)
+    sys.exit(exit_code(main))

@@ -1,7 +1,9 @@
 """Stage train: the NumPy network trained on the train split → models/model.npz and the per-epoch history
 reports/train_history.tsv (train and held-out loss and accuracy; the test split is only observed)."""
 
-from signdigits.errors import exit_on_usage_error
+import sys
+
+from signdigits.errors import exit_code
 from signdigits.files import load_array, load_json, write_outputs
 from signdigits.params import load_params
 from signdigits.training import history_tsv, train
@@ -18,4 +20,4 @@ def main():
 
 
 if __name__ == "__main__":
-    exit_on_usage_error(main)
+    sys.exit(exit_code(main))

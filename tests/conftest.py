@@ -1,16 +1,28 @@
-"""Shared fixtures: the project root, tiny photo trees made on the fly, stage runners, and temporary git copies
-of the project for end-to-end `dvc repro` runs on the real dataset (SIGN_DIGITS_DATA)."""
+"""Shared fixtures: the project root, tiny photos and photo trees made on the fly, finite differences, stage
+runners, and temporary git copies of the project for end-to-end `dvc repro` runs on the real dataset
+(SIGN_DIGITS_DATA). Test modules get every shared helper from here as a fixture, never by importing each other."""
 
+import io
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore", ".gitignore", "stages", "signdigits")
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    """The project's root folder (this checkout)."""
+    return ROOT
 
 
 def real_data_path() -> Path | None:
@@ -28,7 +40,7 @@ def real_data():
     return path
 
 
-def child_env(project: Path, **extra) -> dict:
+def _child_env(project: Path, **extra) -> dict:
     """Environment for running stages/dvc in ``project``: this interpreter first on PATH (stage commands
     call `python`), the copy's own package importable, no dataset variable unless given."""
     env = {k: v for k, v in os.environ.items() if k != "SIGN_DIGITS_DATA"}
@@ -39,18 +51,18 @@ def child_env(project: Path, **extra) -> dict:
     return env
 
 
-def run_stage(project: Path, stage: str, **env) -> subprocess.CompletedProcess:
+def _run_stage(project: Path, stage: str, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(project / "stages" / f"{stage}.py")],
         cwd=project,
-        env=child_env(project, **env),
+        env=_child_env(project, **env),
         capture_output=True,
         text=True,
         timeout=600,
     )
 
 
-def copy_project(target: Path) -> Path:
+def _copy_project(target: Path) -> Path:
     """The project's code and config (no data, no results) in ``target``."""
     target.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
@@ -65,16 +77,16 @@ def copy_project(target: Path) -> Path:
     return target
 
 
-def git(project: Path, *args) -> str:
+def _git(project: Path, *args) -> str:
     result = subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=True)
     return result.stdout
 
 
-def dvc(project: Path, *args, check=True, **env) -> subprocess.CompletedProcess:
+def _dvc(project: Path, *args, check=True, **env) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [sys.executable, "-m", "dvc", *args],
         cwd=project,
-        env=child_env(project, **env),
+        env=_child_env(project, **env),
         capture_output=True,
         text=True,
         timeout=1200,
@@ -84,18 +96,18 @@ def dvc(project: Path, *args, check=True, **env) -> subprocess.CompletedProcess:
     return result
 
 
-def git_project(target: Path) -> Path:
+def _git_project(target: Path) -> Path:
     """A copy of the project as a fresh git repository with one commit."""
-    project = copy_project(target)
-    git(project, "init", "-q", "-b", "main")
-    git(project, "config", "user.email", "test@example.com")
-    git(project, "config", "user.name", "test")
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", "project")
+    project = _copy_project(target)
+    _git(project, "init", "-q", "-b", "main")
+    _git(project, "config", "user.email", "test@example.com")
+    _git(project, "config", "user.name", "test")
+    _git(project, "add", "-A")
+    _git(project, "commit", "-q", "-m", "project")
     return project
 
 
-def stages_run(output: str) -> list[str]:
+def _stages_run(output: str) -> list[str]:
     """Names of the stages a `dvc repro` output says it ran."""
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
 
@@ -106,10 +118,10 @@ def built_project(tmp_path_factory):
     data = real_data_path()
     if data is None:
         pytest.skip("real dataset absent: set SIGN_DIGITS_DATA to a copy of the Sign Language Digits Dataset")
-    project = git_project(tmp_path_factory.mktemp("built") / "project")
-    result = dvc(project, "repro", SIGN_DIGITS_DATA=data)
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", "baseline run")
+    project = _git_project(tmp_path_factory.mktemp("built") / "project")
+    result = _dvc(project, "repro", SIGN_DIGITS_DATA=data)
+    _git(project, "add", "-A")
+    _git(project, "commit", "-q", "-m", "baseline run")
     return project, result
 
 
@@ -120,3 +132,168 @@ def built_copy(built_project, tmp_path):
     copy = tmp_path / "project"
     shutil.copytree(project, copy, symlinks=True)
     return copy
+
+
+def _set_params(project: Path, **sections):
+    """Update params.yaml in ``project``: set_params(project, train={"learning_rate": 0.05})."""
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+# Project helpers, as fixtures: the function itself, to call with a project folder.
+@pytest.fixture(scope="session")
+def run_stage():
+    """run_stage(project, stage, **env): stages/<stage>.py run as DVC runs it; the CompletedProcess."""
+    return _run_stage
+
+
+@pytest.fixture(scope="session")
+def copy_project():
+    """copy_project(target): the project's code and config (no data, no results) in ``target``."""
+    return _copy_project
+
+
+@pytest.fixture(scope="session")
+def git():
+    """git(project, *args): the command's stdout; a failure raises."""
+    return _git
+
+
+@pytest.fixture(scope="session")
+def dvc():
+    """dvc(project, *args, check=True, **env): the CompletedProcess; with check, a failure raises with its output."""
+    return _dvc
+
+
+@pytest.fixture(scope="session")
+def stages_run():
+    """stages_run(output): the names of the stages a `dvc repro` output says it ran."""
+    return _stages_run
+
+
+@pytest.fixture(scope="session")
+def set_params():
+    return _set_params
+
+
+# --- photos made by the tests ------------------------------------------------------------------------------------
+def _luma(rgb) -> float:
+    """ITU-R 601-2 luma, the grayscale a viewer's 'L' conversion gives."""
+    r, g, b = rgb
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+def _half_image(size, bright_side: str, mode="RGB", bright=230, dark=20):
+    """An image bright on one side ('left', 'right', 'top' or 'bottom') and dark on the other."""
+    width, height = size
+    pixels = np.full((height, width), dark, dtype=np.uint8)
+    if bright_side == "left":
+        pixels[:, : width // 2] = bright
+    elif bright_side == "right":
+        pixels[:, width // 2 :] = bright
+    elif bright_side == "top":
+        pixels[: height // 2] = bright
+    else:
+        pixels[height // 2 :] = bright
+    image = Image.fromarray(pixels, "L")
+    return image.convert(mode) if mode != "L" else image
+
+
+# digit → which side is bright: easy to tell apart, and each ingested row can be checked
+BRIGHT_SIDE = {"0": "left", "5": "right", "3": "top"}
+SIZES = [(100, 100), (64, 64), (120, 90), (50, 50)]
+
+
+def _make_tree(root: Path, digits=("0", "5", "3"), per_digit=6, nested=True) -> Path:
+    """A dataset tree (root/Dataset/<digit>/...) mixing RGB JPEG, L / RGBA / P PNG of several sizes."""
+    base = root / "Dataset" if nested else root
+    for digit in digits:
+        folder = base / digit
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_digit):
+            size = SIZES[i % len(SIZES)]
+            kind = i % 4
+            image = _half_image(size, BRIGHT_SIDE[digit])
+            if kind == 0:
+                image.save(folder / f"IMG_{i}.JPG", quality=95)
+            elif kind == 1:
+                image.convert("L").save(folder / f"img_{i}.png")
+            elif kind == 2:
+                image.convert("RGBA").save(folder / f"img_{i}.png")
+            else:
+                image.convert("P").save(folder / f"img_{i}.png")
+    (base / ".DS_Store").write_bytes(b"\0\1junk")  # hidden files are not photos
+    return root
+
+
+def _zip_tree(root: Path, archive: Path, top="Sign-Language-Digits-Dataset-x") -> Path:
+    with zipfile.ZipFile(archive, "w") as out:
+        for path in sorted(root.rglob("*")):
+            out.write(path, f"{top}/{path.relative_to(root).as_posix()}")
+    return archive
+
+
+def _jpeg_bytes(image, **save) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=95, **save)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def luma():
+    return _luma
+
+
+@pytest.fixture(scope="session")
+def half_image():
+    """half_image(size, bright_side, mode="RGB", bright=230, dark=20): a PIL image, one side bright."""
+    return _half_image
+
+
+@pytest.fixture(scope="session")
+def bright_side():
+    """The bright side of each digit's photos in make_tree's trees."""
+    return BRIGHT_SIDE
+
+
+@pytest.fixture(scope="session")
+def make_tree():
+    """make_tree(root, digits=("0", "5", "3"), per_digit=6, nested=True): a dataset tree of mixed photos."""
+    return _make_tree
+
+
+@pytest.fixture(scope="session")
+def zip_tree():
+    """zip_tree(root, archive): the tree zipped under one top folder, as GitHub's archives are."""
+    return _zip_tree
+
+
+@pytest.fixture(scope="session")
+def jpeg_bytes():
+    """jpeg_bytes(image, **save): the image as JPEG file content."""
+    return _jpeg_bytes
+
+
+# --- the networks' reference ---------------------------------------------------------------------------------------
+def _numeric_gradient(net, X, y, name, weight_decay, h=1e-6):
+    """Central differences: (L(θ + h) − L(θ − h)) / 2h, one coordinate at a time."""
+    theta = net.params[name]
+    grad = np.zeros_like(theta)
+    for index in np.ndindex(theta.shape):
+        saved = theta[index]
+        theta[index] = saved + h
+        plus = net.loss(X, y, weight_decay)
+        theta[index] = saved - h
+        minus = net.loss(X, y, weight_decay)
+        theta[index] = saved
+        grad[index] = (plus - minus) / (2 * h)
+    return grad
+
+
+@pytest.fixture(scope="session")
+def numeric_gradient():
+    """numeric_gradient(net, X, y, name, weight_decay, h=1e-6): dLoss/d params[name] by central differences."""
+    return _numeric_gradient

@@ -23,4 +23,10 @@ def test_edges_repeat_and_seeded():
     b = shift_images(np.repeat(X, 50, axis=0), 1, np.random.default_rng(3))
     np.testing.assert_array_equal(a, b)
     assert set(np.unique(a)) <= set(range(16))  # only existing pixel values: edges are repeated, no zeros added
-    assert augmenter(0) is None and augmenter(2) is not None
+
+
+def test_augmenter_shifts_by_the_param_and_is_off_at_zero():
+    X = np.arange(2 * 25, dtype=np.float32).reshape(2, 25)
+    shifted = augmenter(2)(X, np.random.default_rng(5))
+    np.testing.assert_array_equal(shifted, shift_images(X, 2, np.random.default_rng(5)))
+    assert augmenter(0) is None  # fit's "no augmentation"

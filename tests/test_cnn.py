@@ -7,8 +7,6 @@ from scipy.signal import correlate2d
 from signdigits.cnn import CNN, col2im, im2col, max_pool
 from signdigits.network import load_model
 
-from .test_mlp import numeric_gradient
-
 
 def test_convolution_forward_equals_scipy_correlate2d():
     rng = np.random.default_rng(0)
@@ -45,7 +43,7 @@ def test_col2im_is_the_adjoint_of_im2col():
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 @pytest.mark.parametrize("n_outputs", [1, 3])
-def test_gradients_of_every_layer_match_finite_differences(activation, n_outputs):
+def test_gradients_of_every_layer_match_finite_differences(activation, n_outputs, numeric_gradient):
     rng = np.random.default_rng(2)
     net = CNN(
         49, n_outputs, channels=(2, 3), kernel_size=3, n_hidden=5, activation=activation, seed=1, dtype=np.float64

@@ -11,8 +11,6 @@ from signdigits import dataset
 from signdigits.dataset import content_digest, download, ingest, list_photos, resolve_source
 from signdigits.errors import UsageError
 
-from .photos import PATTERN, make_tree, zip_tree
-
 
 def expected_digest(root):
     """SOURCE.md's recipe, written out independently: SHA-256 over path + NUL + sha256(bytes), by path."""
@@ -27,7 +25,7 @@ def expected_digest(root):
     return digest.hexdigest()
 
 
-def test_tree_from_root_or_dataset_folder_gives_the_same_photos(tmp_path):
+def test_tree_from_root_or_dataset_folder_gives_the_same_photos(tmp_path, make_tree):
     root = make_tree(tmp_path / "tree")
     for location in (root, root / "Dataset"):
         photos, _ = list_photos(resolve_source(str(location), environ={}))
@@ -37,7 +35,7 @@ def test_tree_from_root_or_dataset_folder_gives_the_same_photos(tmp_path):
         assert content_digest(photos, contents) == expected_digest(root)
 
 
-def test_ingest_values_of_a_tree(tmp_path):
+def test_ingest_values_of_a_tree(tmp_path, make_tree, bright_side):
     root = make_tree(tmp_path / "tree")
     images, labels, summary = ingest(resolve_source(str(root), environ={}), 8)
     assert images.shape == (18, 64) and images.dtype == np.uint8
@@ -45,13 +43,13 @@ def test_ingest_values_of_a_tree(tmp_path):
     assert summary["images_per_class"] == {"0": 6, "3": 6, "5": 6} and summary["images"] == 18
     assert summary["content_sha256"] == expected_digest(root) and not summary["matches_pinned_upstream"]
     for row, label in zip(images.reshape(-1, 8, 8).astype(int), labels):
-        side = PATTERN[label]
+        side = bright_side[label]
         bright = {"left": row[:, :3], "right": row[:, 5:], "top": row[:3]}[side]
         dark = {"left": row[:, 5:], "right": row[:, :3], "top": row[5:]}[side]
         assert bright.mean() > 200 and dark.mean() < 50, label
 
 
-def test_zip_reads_the_same_as_the_tree(tmp_path):
+def test_zip_reads_the_same_as_the_tree(tmp_path, make_tree, zip_tree):
     root = make_tree(tmp_path / "tree")
     archive = zip_tree(root, tmp_path / "data.zip")
     source = resolve_source(str(archive), environ={})
@@ -111,7 +109,7 @@ def test_npz_with_object_labels_is_refused_without_unpickling(tmp_path):
         ingest(resolve_source(str(tmp_path / "obj.npz"), environ={}), 28)
 
 
-def test_empty_digit_folder_and_no_digit_folders(tmp_path):
+def test_empty_digit_folder_and_no_digit_folders(tmp_path, make_tree):
     root = make_tree(tmp_path / "tree")
     (root / "Dataset" / "7").mkdir()
     with pytest.raises(UsageError, match="digit folder 7 in .* holds no photos"):
@@ -121,14 +119,14 @@ def test_empty_digit_folder_and_no_digit_folders(tmp_path):
         ingest(resolve_source(str(tmp_path / "nothing"), environ={}), 8)
 
 
-def test_corrupt_photo_is_named(tmp_path):
+def test_corrupt_photo_is_named(tmp_path, make_tree):
     root = make_tree(tmp_path / "tree")
     (root / "Dataset" / "5" / "IMG_broken.JPG").write_bytes(b"\xff\xd8\xff garbage")
     with pytest.raises(UsageError, match=r"Dataset/5/IMG_broken.JPG is corrupt or not an image"):
         ingest(resolve_source(str(root), environ={}), 8)
 
 
-def test_environment_variable_overrides_params(tmp_path):
+def test_environment_variable_overrides_params(tmp_path, make_tree):
     root = make_tree(tmp_path / "tree")
     source = resolve_source("upstream", environ={"SIGN_DIGITS_DATA": str(root)})
     assert (source.kind, source.origin) == ("tree", "SIGN_DIGITS_DATA")
@@ -156,7 +154,7 @@ def test_download_failure_explains_offline_use(tmp_path):
     assert not (tmp_path / "cache" / "a.zip").exists() and not (tmp_path / "cache" / "a.zip.part").exists()
 
 
-def test_upstream_archive_with_wrong_content_is_refused(tmp_path, monkeypatch):
+def test_upstream_archive_with_wrong_content_is_refused(tmp_path, monkeypatch, make_tree, zip_tree):
     cache = tmp_path / "xdg"
     archive = cache / "signdigits" / f"Sign-Language-Digits-Dataset-{dataset.UPSTREAM_COMMIT}.zip"
     archive.parent.mkdir(parents=True)
@@ -170,10 +168,8 @@ def test_real_dataset_digest_matches_the_pinned_one(real_data):
     assert dataset.fingerprint(source) == dataset.UPSTREAM_DIGEST
 
 
-def test_parallel_decoding_keeps_order_and_names_a_corrupt_file(tmp_path):
+def test_parallel_decoding_keeps_order_and_names_a_corrupt_file(tmp_path, half_image):
     from signdigits.images import read_photo, read_photos
-
-    from .photos import half_image
 
     contents, names = [], []
     for i in range(600):  # enough for one process per core

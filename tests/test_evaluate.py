@@ -13,8 +13,6 @@ from signdigits import figures
 from signdigits.metrics import classification_metrics, classification_report_text, wilson_interval
 from signdigits.mlp import MLP
 
-from .conftest import copy_project, run_stage
-
 
 @pytest.mark.parametrize(
     "successes, trials, low, high",
@@ -76,7 +74,7 @@ def test_figures_are_valid_non_blank_pngs():
 
 
 @pytest.fixture
-def evaluated_tiny_project(tmp_path):
+def evaluated_tiny_project(tmp_path, copy_project):
     """A project copy with a hand-made split and a small trained model."""
     project = copy_project(tmp_path / "project")
     rng = np.random.default_rng(0)
@@ -91,7 +89,7 @@ def evaluated_tiny_project(tmp_path):
     return project
 
 
-def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project):
+def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project, run_stage):
     project = evaluated_tiny_project
     for stage in ("train", "evaluate"):
         result = run_stage(project, stage)
@@ -127,7 +125,7 @@ def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project):
     assert len(history) == 101
 
 
-def test_evaluate_refuses_a_model_of_other_classes_or_none(evaluated_tiny_project):
+def test_evaluate_refuses_a_model_of_other_classes_or_none(evaluated_tiny_project, run_stage):
     project = evaluated_tiny_project
     assert run_stage(project, "train").returncode == 0
     net = MLP.load(project / "models/model.npz")
@@ -167,7 +165,7 @@ def test_roc_points_and_confusion_counts_agree_with_sklearn():
     np.testing.assert_array_equal(confusion_counts(y3, predicted, 3), confusion_matrix(y3, predicted, labels=[0, 1, 2]))
 
 
-def test_train_stage_stops_cleanly_when_training_diverges(evaluated_tiny_project):
+def test_train_stage_stops_cleanly_when_training_diverges(evaluated_tiny_project, run_stage):
     import yaml
 
     project = evaluated_tiny_project

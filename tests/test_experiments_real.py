@@ -6,26 +6,27 @@ import shlex
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from .conftest import ROOT, dvc, git, stages_run
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def readme_commands(prefix):
     """The README's command lines that start with ``prefix`` (so the README cannot drift from what works)."""
-    lines = [line.split(" #")[0].strip() for line in (ROOT / "README.md").read_text().splitlines()]
+    lines = [line.split(" #")[0].strip() for line in README.read_text().splitlines()]
     found = [line for line in lines if line.startswith(prefix)]
     assert found, f"README has no line starting with {prefix!r}"
     return [shlex.split(line)[1:] for line in found]  # without the leading 'dvc'
 
 
-def experiments(project):
+def experiments(dvc, project):
     table = json.loads(dvc(project, "exp", "show", "--json").stdout)
     return [exp["revs"][0] for commit in table for exp in (commit.get("experiments") or [])]
 
 
-def test_ten_digit_configuration(built_copy, real_data):
+def test_ten_digit_configuration(built_copy, real_data, dvc, stages_run):
     (command,) = readme_commands("dvc exp run -n ten-digits ")
     result = dvc(built_copy, *command, SIGN_DIGITS_DATA=real_data)
     assert "filter" in stages_run(result.stdout)
@@ -37,7 +38,7 @@ def test_ten_digit_configuration(built_copy, real_data):
     assert {row.split(",")[0] for row in rows} == {str(d) for d in range(10)} and len(rows) == 413
 
 
-def test_grid_search_with_the_queue(built_copy, real_data):
+def test_grid_search_with_the_queue(built_copy, real_data, dvc):
     for command in readme_commands("dvc exp run --queue"):
         dvc(built_copy, *command)
     (start,) = readme_commands("dvc queue start")
@@ -49,7 +50,7 @@ def test_grid_search_with_the_queue(built_copy, real_data):
             break
         time.sleep(2)
     assert "Failed" not in status, status + dvc(built_copy, "queue", "logs", status.split()[0], check=False).stdout
-    runs = experiments(built_copy)
+    runs = experiments(dvc, built_copy)
     assert len(runs) == 4
     grid = {
         (
@@ -70,7 +71,7 @@ def test_grid_search_with_the_queue(built_copy, real_data):
     assert metrics["test"]["loss"] == min(losses)
 
 
-def test_artifacts_travel_through_a_remote(built_copy, real_data, tmp_path):
+def test_artifacts_travel_through_a_remote(built_copy, real_data, tmp_path, dvc, git, stages_run):
     remote = tmp_path / "remote"
     dvc(built_copy, "remote", "add", "-d", "team", str(remote))
     git(built_copy, "add", ".dvc/config")
@@ -88,7 +89,7 @@ def test_artifacts_travel_through_a_remote(built_copy, real_data, tmp_path):
     assert all(stage not in status for stage in ("ingest", "split", "train", "evaluate")), status
 
 
-def test_ten_digit_cnn_configuration(built_copy, real_data):
+def test_ten_digit_cnn_configuration(built_copy, real_data, dvc):
     (command,) = readme_commands("dvc exp run -n ten-digits-cnn")
     dvc(built_copy, *command, SIGN_DIGITS_DATA=real_data)
     metrics = json.loads((built_copy / "reports/metrics.json").read_text())

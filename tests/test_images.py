@@ -9,8 +9,6 @@ from PIL import Image, ImageCms
 from signdigits.errors import UsageError
 from signdigits.images import read_photo
 
-from .photos import half_image, jpeg_bytes, luma
-
 
 def png_bytes(image) -> bytes:
     buffer = io.BytesIO()
@@ -18,14 +16,14 @@ def png_bytes(image) -> bytes:
     return buffer.getvalue()
 
 
-def test_uniform_colour_becomes_its_luma():
+def test_uniform_colour_becomes_its_luma(luma):
     colour = (200, 100, 50)
     pixels = read_photo(png_bytes(Image.new("RGB", (40, 40), colour)), 8, "x.png")
     assert pixels.shape == (8, 8) and pixels.dtype == np.uint8
     assert np.all(np.abs(pixels.astype(int) - luma(colour)) <= 1)
 
 
-def test_exif_orientation_is_applied():
+def test_exif_orientation_is_applied(half_image, jpeg_bytes):
     # What a viewer shows: bright top half. Orientation 6 means "rotate 90° clockwise to display", so the
     # file stores the picture turned 90° counter-clockwise.
     shown = half_image((60, 60), "top", bright=255, dark=0)
@@ -51,7 +49,7 @@ def test_half_transparent_grey_blends_with_white():
     assert np.all(np.abs(pixels.astype(float) - expected) <= 1)
 
 
-def test_palette_and_sixteen_bit_images():
+def test_palette_and_sixteen_bit_images(luma):
     palette = Image.new("RGB", (30, 30), (10, 200, 30)).convert("P")
     pixels = read_photo(png_bytes(palette), 8, "p.png")
     r, g, b = palette.convert("RGB").getpixel((0, 0))
@@ -84,7 +82,7 @@ def srgb_decode(encoded):
     return np.where(encoded <= 0.04045, encoded / 12.92, ((encoded + 0.055) / 1.055) ** 2.4)
 
 
-def test_display_p3_photo_is_converted_to_srgb(real_data):
+def test_display_p3_photo_is_converted_to_srgb(real_data, luma):
     """A colour in Display P3 is shown as the sRGB colour of the same appearance. Reference: the published
     linear P3-D65 → sRGB matrix; both spaces share the sRGB transfer curve."""
     photo = next((real_data / "Dataset" / "0").glob("*.JPG"))
@@ -102,7 +100,9 @@ def test_display_p3_photo_is_converted_to_srgb(real_data):
     assert abs(luma(colour) - expected) > 10  # the conversion matters: without it the check would fail
 
 
-@pytest.mark.parametrize("content", [b"", b"not an image at all", jpeg_bytes(Image.new("RGB", (50, 50)))[:200]])
-def test_corrupt_or_non_image_names_the_file(content):
+@pytest.mark.parametrize("content", [b"", b"not an image at all", "the first 200 bytes of a JPEG"])
+def test_corrupt_or_non_image_names_the_file(content, jpeg_bytes):
+    if content == "the first 200 bytes of a JPEG":
+        content = jpeg_bytes(Image.new("RGB", (50, 50)))[:200]
     with pytest.raises(UsageError, match=r"Dataset/0/bad.JPG is corrupt or not an image .*remove or replace"):
         read_photo(content, 8, "Dataset/0/bad.JPG")

@@ -10,13 +10,11 @@ import yaml
 
 from signdigits.mlp import MLP
 
-from .conftest import dvc, stages_run
-
 DATA_STAGES = ["source", "ingest", "filter", "normalize", "split"]
 ALL_STAGES = DATA_STAGES + ["train", "evaluate"]
 
 
-def test_full_repro_builds_every_artifact(built_project):
+def test_full_repro_builds_every_artifact(built_project, stages_run):
     project, result = built_project
     assert sorted(stages_run(result.stdout)) == sorted(ALL_STAGES)
 
@@ -98,27 +96,20 @@ def test_gram_path_and_batch_loop_agree_on_the_real_split(built_project):
         assert np.array_equal(stage_model.predict(X), loop.predict(X))
 
 
-def test_second_repro_runs_nothing(built_copy, real_data):
+def test_second_repro_runs_nothing(built_copy, real_data, dvc, stages_run):
     result = dvc(built_copy, "repro", SIGN_DIGITS_DATA=real_data)
     assert stages_run(result.stdout) == ["source"]  # the always-run source check, which found no change
     assert "didn't change, skipping" in result.stdout
 
 
-def edit_params(project, section, key, value):
-    path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    params[section][key] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def test_editing_test_size_reruns_split_and_after_only(built_copy, real_data):
-    edit_params(built_copy, "split", "test_size", 0.25)
+def test_editing_test_size_reruns_split_and_after_only(built_copy, real_data, dvc, stages_run, set_params):
+    set_params(built_copy, split={"test_size": 0.25})
     result = dvc(built_copy, "repro", SIGN_DIGITS_DATA=real_data)
     assert stages_run(result.stdout) == ["source", "split", "train", "evaluate"]
     assert len(np.load(built_copy / "data/split/y_test.npy")) == 103
 
 
-def test_changing_the_source_ingests_again_and_an_equal_copy_does_not(built_copy, real_data, tmp_path):
+def test_changing_the_source_ingests_again_and_an_equal_copy_does_not(built_copy, real_data, tmp_path, dvc, stages_run):
     copy = tmp_path / "same"
     shutil.copytree(real_data / "Dataset", copy / "Dataset")
     result = dvc(built_copy, "repro", SIGN_DIGITS_DATA=copy)

@@ -12,8 +12,6 @@ from PIL import Image
 
 from signdigits.mlp import MLP
 
-from .photos import half_image, jpeg_bytes
-
 
 def predict(*args, cwd=None):
     return subprocess.run(
@@ -22,7 +20,7 @@ def predict(*args, cwd=None):
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
+def tiny_model(tmp_path_factory, half_image):
     """A model trained here to tell a bright-left image ("0") from a bright-right one ("5"), at 8×8."""
     rng = np.random.default_rng(0)
     sides = rng.integers(0, 2, size=200)
@@ -39,7 +37,7 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture
-def photos(tmp_path):
+def photos(tmp_path, half_image, jpeg_bytes):
     """A sideways-stored JPEG that its EXIF tag turns bright-left ("0"); an RGBA PNG whose right half is
     transparent, so shown white over the page ("5"); a large palette PNG ("5"); a non-square grey JPEG ("0")."""
     shown = half_image((300, 300), "left", bright=250, dark=5)
@@ -71,6 +69,17 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "signdigits"
     assert script.exists()
     assert "predict" in subprocess.run([script, "--help"], capture_output=True, text=True).stdout
+
+
+def test_main_returns_the_exit_status_and_the_process_goes_on(tiny_model, photos, capsys):
+    from signdigits.cli import main
+
+    assert main(["predict", str(photos / "gray.jpg"), "--model", str(tiny_model)]) == 0
+    assert capsys.readouterr().out.split("\t")[1] == "0"
+    assert main(["predict", str(photos / "absent.jpg"), "--model", str(tiny_model)]) == 1
+    assert "absent.jpg: no such file" in capsys.readouterr().err
+    assert main(["predict"]) == 2  # argparse's usage error: explained on stderr, returned, not raised
+    assert main(["--help"]) == 0 and "predict" in capsys.readouterr().out
 
 
 def test_bad_input(tiny_model, photos, tmp_path):

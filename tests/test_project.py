@@ -2,19 +2,17 @@
 
 import configparser
 
-from .conftest import ROOT
 
-
-def test_readme_opens_with_the_two_commands():
-    lines = (ROOT / "README.md").read_text().splitlines()
+def test_readme_opens_with_the_two_commands(root):
+    lines = (root / "README.md").read_text().splitlines()
     assert lines[0] == "```bash" and lines[3] == "```"
     install = "python3 -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt && "
     assert lines[1] == install + "dvc repro"
     assert lines[2] == install + "python -m pytest"
-    assert lines[2] + " 2>&1 | tee" in (ROOT / ".ci" / "run").read_text()  # CI runs the test command verbatim
+    assert lines[2] + " 2>&1 | tee" in (root / ".ci" / "run").read_text()  # CI runs the test command verbatim
 
 
-def test_dvc_makes_no_network_calls_of_its_own():
+def test_dvc_makes_no_network_calls_of_its_own(root):
     config = configparser.ConfigParser()
-    config.read(ROOT / ".dvc" / "config")
+    config.read(root / ".dvc" / "config")
     assert config["core"]["analytics"] == "false" and config["core"]["check_update"] == "false"

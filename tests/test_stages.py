@@ -4,18 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import yaml
-
-from .conftest import copy_project, run_stage
-from .photos import make_tree
-
-
-def set_params(project, **sections):
-    path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for section, values in sections.items():
-        params[section].update(values)
-    path.write_text(yaml.safe_dump(params))
 
 
 def written(project):
@@ -29,20 +17,26 @@ def written(project):
 
 
 @pytest.fixture
-def tiny_project(tmp_path):
+def tiny_project(tmp_path, copy_project, make_tree, set_params):
     project = copy_project(tmp_path / "project")
     tree = make_tree(tmp_path / "tree", digits=("0", "5", "3"), per_digit=10)
     set_params(project, ingest={"source": str(tree), "image_size": 8}, filter={"classes": ["5", "0"]})
     return project
 
 
-def run_ok(project, stage, **env):
-    result = run_stage(project, stage, **env)
-    assert result.returncode == 0, result.stderr
-    return result
+@pytest.fixture
+def run_ok(run_stage):
+    """run_ok(project, stage, **env): run the stage, which must succeed; the CompletedProcess."""
+
+    def run_ok(project, stage, **env):
+        result = run_stage(project, stage, **env)
+        assert result.returncode == 0, result.stderr
+        return result
+
+    return run_ok
 
 
-def test_data_stages_values(tiny_project):
+def test_data_stages_values(tiny_project, run_ok):
     project = tiny_project
     run_ok(project, "source")
     assert json.loads((project / "data/source.json").read_text())["kind"] == "tree"
@@ -74,8 +68,7 @@ def test_data_stages_values(tiny_project):
     np.testing.assert_array_equal(again, parts["y_test"])  # seeded
 
 
-def test_zip_and_npz_sources_through_ingest(tiny_project, tmp_path):
-    from .photos import zip_tree
+def test_zip_and_npz_sources_through_ingest(tiny_project, tmp_path, zip_tree, run_ok):
 
     archive = zip_tree(tmp_path / "tree", tmp_path / "tree.zip")
     run_ok(tiny_project, "ingest", SIGN_DIGITS_DATA=archive)
@@ -87,15 +80,22 @@ def test_zip_and_npz_sources_through_ingest(tiny_project, tmp_path):
     assert np.load(tiny_project / "data/raw/images.npy").tolist() == [[7] * 64] * 4
 
 
-def assert_fails_cleanly(project, stage, message, **env):
-    before = written(project)
-    result = run_stage(project, stage, **env)
-    assert result.returncode == 1, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert message in lines[0], lines[0]
-    assert written(project) == before  # nothing written, nothing half-written
-    assert not list(project.rglob("*.tmp"))
+@pytest.fixture
+def assert_fails_cleanly(run_stage):
+    """assert_fails_cleanly(project, stage, message, **env): the stage exits 1 with one ``error:`` line holding
+    ``message``, and writes nothing."""
+
+    def assert_fails_cleanly(project, stage, message, **env):
+        before = written(project)
+        result = run_stage(project, stage, **env)
+        assert result.returncode == 1, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        assert message in lines[0], lines[0]
+        assert written(project) == before  # nothing written, nothing half-written
+        assert not list(project.rglob("*.tmp"))
+
+    return assert_fails_cleanly
 
 
 @pytest.mark.parametrize(
@@ -105,12 +105,12 @@ def assert_fails_cleanly(project, stage, message, **env):
         ({"ingest": {"image_size": 4}}, "ingest.image_size = 4 is not allowed; expected an integer ≥ 8"),
     ],
 )
-def test_ingest_bad_params(tiny_project, params, message):
+def test_ingest_bad_params(tiny_project, params, message, set_params, assert_fails_cleanly):
     set_params(tiny_project, **params)
     assert_fails_cleanly(tiny_project, "ingest", message)
 
 
-def test_ingest_bad_sources(tiny_project, tmp_path):
+def test_ingest_bad_sources(tiny_project, tmp_path, assert_fails_cleanly):
     tree = tmp_path / "tree"
     (tree / "Dataset" / "5" / "IMG_bad.JPG").write_text("this is text")
     assert_fails_cleanly(tiny_project, "ingest", "Dataset/5/IMG_bad.JPG is corrupt or not an image")
@@ -122,7 +122,7 @@ def test_ingest_bad_sources(tiny_project, tmp_path):
     )
 
 
-def test_download_impossible_offline(tiny_project, tmp_path):
+def test_download_impossible_offline(tiny_project, tmp_path, set_params, assert_fails_cleanly):
     set_params(tiny_project, ingest={"source": "upstream"})
     # an unreachable proxy stands in for having no network
     assert_fails_cleanly(
@@ -136,10 +136,8 @@ def test_download_impossible_offline(tiny_project, tmp_path):
     assert not list((tmp_path / "cache").rglob("*.zip*")) if (tmp_path / "cache").exists() else True
 
 
-def test_digest_mismatch_of_cached_archive(tiny_project, tmp_path):
+def test_digest_mismatch_of_cached_archive(tiny_project, tmp_path, zip_tree, set_params, assert_fails_cleanly):
     from signdigits.dataset import UPSTREAM_COMMIT
-
-    from .photos import zip_tree
 
     set_params(tiny_project, ingest={"source": "upstream"})
     cache = tmp_path / "cache"
@@ -148,7 +146,7 @@ def test_digest_mismatch_of_cached_archive(tiny_project, tmp_path):
     assert_fails_cleanly(tiny_project, "ingest", "does not match the pinned content digest", XDG_CACHE_HOME=cache)
 
 
-def test_filter_bad_classes(tiny_project):
+def test_filter_bad_classes(tiny_project, set_params, run_ok, assert_fails_cleanly):
     run_ok(tiny_project, "ingest")
     set_params(tiny_project, filter={"classes": ["0", "7"]})
     assert_fails_cleanly(
@@ -160,7 +158,7 @@ def test_filter_bad_classes(tiny_project):
     assert_fails_cleanly(tiny_project, "filter", "lists a class twice")
 
 
-def test_split_bad_test_size(tiny_project):
+def test_split_bad_test_size(tiny_project, set_params, run_ok, assert_fails_cleanly):
     for stage in ("ingest", "filter", "normalize"):
         run_ok(tiny_project, stage)
     for bad in (0, 1, 1.5, -0.1):
@@ -172,5 +170,5 @@ def test_split_bad_test_size(tiny_project):
     assert_fails_cleanly(tiny_project, "split", "cannot put every class in both parts")
 
 
-def test_missing_input_says_how_to_build_it(tiny_project):
+def test_missing_input_says_how_to_build_it(tiny_project, assert_fails_cleanly):
     assert_fails_cleanly(tiny_project, "filter", "data/raw/images.npy not found; run `dvc repro`")

@@ -7,8 +7,6 @@ from signdigits.mlp import MLP
 from signdigits.params import load_params
 from signdigits.training import EpochProgress, build_model, history_tsv, read_history_tsv
 
-from .conftest import ROOT
-
 
 def test_progress_is_quiet_for_short_runs_then_shows_a_bar():
     stream = io.StringIO()
@@ -32,8 +30,8 @@ def test_history_tsv_round_trip():
     assert columns["epoch"].tolist() == [1, 2, 3]
 
 
-def test_params_choose_the_network():
-    params = load_params("train", ROOT / "params.yaml")
+def test_params_choose_the_network(root):
+    params = load_params("train", root / "params.yaml")
     net = build_model(params, 784, 2)
     assert isinstance(net, MLP) and (net.n_hidden, net.n_outputs, net.activation) == (128, 1, "sigmoid")
     cnn = build_model(params | {"model": "cnn", "activation": "relu"}, 784, 10)

@@ -5,13 +5,10 @@ import json
 
 import pytest
 
-from .conftest import dvc, stages_run
-from .test_pipeline_real import edit_params
 
-
-def test_edit_rerun_and_diff(built_copy, real_data):
+def test_edit_rerun_and_diff(built_copy, real_data, dvc, stages_run, set_params):
     project = built_copy
-    edit_params(project, "train", "learning_rate", 0.05)
+    set_params(project, train={"learning_rate": 0.05})
     result = dvc(project, "repro", SIGN_DIGITS_DATA=real_data)
     assert stages_run(result.stdout) == ["source", "train", "evaluate"]  # not the data stages
 
@@ -36,7 +33,7 @@ def test_edit_rerun_and_diff(built_copy, real_data):
     assert (shown / "index.html").stat().st_size > 1000
 
 
-def test_experiment_run_and_show(built_copy, real_data):
+def test_experiment_run_and_show(built_copy, real_data, dvc):
     project = built_copy
     dvc(project, "exp", "run", "-n", "lr-high", "-S", "train.learning_rate=0.1", SIGN_DIGITS_DATA=real_data)
     table = json.loads(dvc(project, "exp", "show", "--json").stdout)
