@@ -1,9 +1,17 @@
-"""params.yaml: the schema of every stage's section, and the checked loader.
+"""params.yaml: the schema of every section, and the checked loader.
 
-Each stage reads only its own section. A missing or unknown key (a typo such as ``test_sise``), a value of
-the wrong type or out of range is a UsageError naming the key, the value and what is allowed.
+The whole file is checked whenever any part of it is read, and the ``source`` stage, which runs first on every
+`dvc repro`, reads it: a mistake anywhere stops the run before DVC removes any stage's outputs. A missing or
+unknown section or key (a typo such as ``test_sise`` or ``trian:``), a value of the wrong type, out of range or
+not finite, and a combination the pipeline cannot run (a CNN whose pooling shrinks the image to nothing, a
+network too large for memory) is a UsageError naming the key, the value and what is allowed.
+
+Numbers are read as YAML 1.2 reads them: PyYAML follows YAML 1.1, where ``1e-5`` and ``1E-3`` (no dot) are
+strings, yet `dvc exp run -S train.weight_decay=0.00001` writes exactly that form.
 """
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +22,25 @@ import yaml
 from signdigits.errors import UsageError
 
 DIGITS = tuple(str(d) for d in range(10))
+# A configuration whose estimated training memory exceeds this is refused before it runs (see training_memory).
+MEMORY_LIMIT = 4 * 2**30
+
+
+class ParamsLoader(yaml.SafeLoader):
+    """YAML's safe loader, plus the floats YAML 1.2 accepts and 1.1 does not: an exponent without a dot
+    (``1e-5``, ``1E3``) and a signed or exponent-carrying leading-dot fraction (``-.5``, ``.5e-3``)."""
+
+
+ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?)$"),
+    list("-+.0123456789"),
+)
+
+
+def read_yaml(text: str):
+    """A YAML document as params.yaml is read (safe loading, YAML 1.2 floats)."""
+    return yaml.load(text, Loader=ParamsLoader)
 
 
 @dataclass(frozen=True)
@@ -38,7 +65,7 @@ def integer(low, high=None):
 
 def number(low, high=None, *, low_open=False, high_open=False):
     def convert(value):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             value = float(value)
             above = value > low if low_open else value >= low
             below = high is None or (value < high if high_open else value <= high)
@@ -123,12 +150,19 @@ SCHEMA = {
 }
 
 
+def _refuse(section, key, raw, rule):
+    value = f"{section}.{key} = {raw!r}"
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise UsageError(f"params.yaml: {value} is not a finite number; expected {rule.allowed}")
+    raise UsageError(f"params.yaml: {value} is not allowed; expected {rule.allowed}")
+
+
 def check_section(section: str, values: Any) -> dict:
     """Check one section's values against SCHEMA; return them normalised."""
     rules = SCHEMA[section]
     if not isinstance(values, dict):
         raise UsageError(f"params.yaml: section '{section}' must be a mapping of {', '.join(rules)}")
-    unknown = sorted(set(values) - set(rules))
+    unknown = sorted(set(values) - set(rules), key=str)
     if unknown:
         raise UsageError(
             f"params.yaml: unknown key {section}.{unknown[0]}; the keys of '{section}' are {', '.join(rules)}"
@@ -139,7 +173,7 @@ def check_section(section: str, values: Any) -> dict:
             raise UsageError(f"params.yaml: missing key {section}.{key}; expected {rule.allowed}")
         value = rule.convert(values[key])
         if value is None:
-            raise UsageError(f"params.yaml: {section}.{key} = {values[key]!r} is not allowed; expected {rule.allowed}")
+            _refuse(section, key, values[key], rule)
         checked[key] = value
     if section == "filter" and len(set(checked["classes"])) != len(checked["classes"]):
         raise UsageError(f"params.yaml: filter.classes = {values['classes']!r} lists a class twice; list each once")
@@ -150,15 +184,85 @@ def check_section(section: str, values: Any) -> dict:
     return checked
 
 
-def load_params(section: str, path: str | Path = "params.yaml") -> dict:
-    """Read ``path`` and return its checked ``section``."""
+def pooled_sides(image_size: int, blocks: int) -> list[int]:
+    """The image side after each of ``blocks`` 2 × 2 max-poolings (an odd last row or column is dropped)."""
+    sides = [image_size]
+    for _ in range(blocks):
+        sides.append(sides[-1] // 2)
+    return sides
+
+
+def training_memory(train: dict, image_size: int, n_classes: int = 10, rows: int = 512) -> int:
+    """An estimate in bytes of what training and evaluating the configured network holds at once, in float32:
+    the weights, their gradients and the optimizer's state (Adam: two arrays per weight, momentum: one), and the
+    activations of ``rows`` rows in flight (the larger of a batch and the forward pass's chunk of 512 rows).
+    The MLP's activations are its input and hidden layer; the CNN's are, per block, the im2col rows
+    (side² × C·k²), and the pre-activation, activation and pooled maps."""
+    rows = max(rows, train["batch_size"])
+    outputs = 1 if n_classes == 2 else n_classes
+    hidden = train["hidden_units"]
+    if train["model"] == "cnn":
+        k, channels = train["kernel_size"], train["conv_channels"]
+        sides = pooled_sides(image_size, len(channels))
+        weights, per_row, in_channels = 0, 0, 1
+        for side, out_channels in zip(sides, channels):
+            weights += out_channels * (in_channels * k * k + 1)
+            per_row += side * side * (in_channels * k * k + 3 * out_channels)
+            in_channels = out_channels
+        flat = in_channels * sides[-1] ** 2
+        weights += (flat + 1) * hidden + (hidden + 1) * outputs
+        per_row += flat + 2 * hidden + outputs
+    else:
+        weights = (image_size**2 + 1) * hidden + (hidden + 1) * outputs
+        per_row = image_size**2 + 2 * hidden + outputs
+    copies = 2 + (2 if train["optimizer"] == "adam" else 1 if train["momentum"] else 0)
+    return 4 * (weights * copies + rows * per_row)
+
+
+def _check_combinations(params: dict) -> None:
+    """Checks across sections: the CNN's pooling must leave at least one pixel, memory must be sane."""
+    train, image_size = params["train"], params["ingest"]["image_size"]
+    if train["model"] == "cnn":
+        blocks = len(train["conv_channels"])
+        if pooled_sides(image_size, blocks)[-1] < 1:
+            raise UsageError(
+                f"params.yaml: train.conv_channels = {train['conv_channels']} has {blocks} conv blocks, whose 2×2 "
+                f"poolings shrink ingest.image_size = {image_size} pixels to nothing; use at most "
+                f"{image_size.bit_length() - 1} blocks or a larger image_size"
+            )
+    needed = training_memory(train, image_size, len(params["filter"]["classes"]))
+    if needed > MEMORY_LIMIT:
+        sizes = f"ingest.image_size = {image_size} and train.hidden_units = {train['hidden_units']}"
+        if train["model"] == "cnn":
+            sizes += f", train.conv_channels = {train['conv_channels']}"
+        raise UsageError(
+            f"params.yaml: {sizes} need about {needed / 2**30:.0f} GiB to train (limit {MEMORY_LIMIT // 2**30} GiB); "
+            "make the network or the images smaller"
+        )
+
+
+def load_all(path: str | Path = "params.yaml") -> dict:
+    """Read ``path`` and check all of it: every section, every key, and the checks across sections."""
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text())
+        document = read_yaml(path.read_text())
     except FileNotFoundError:
         raise UsageError(f"{path} not found; run from the project root, where params.yaml lives") from None
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise UsageError(f"{path} is not valid YAML ({error}); fix the syntax") from None
-    if not isinstance(document, dict) or section not in document:
-        raise UsageError(f"{path} has no '{section}' section; add it (see README.md for the keys)")
-    return check_section(section, document[section])
+    if not isinstance(document, dict):
+        raise UsageError(f"{path} is not a mapping of sections {', '.join(SCHEMA)}; see README.md for the keys")
+    unknown = sorted(set(document) - set(SCHEMA), key=str)
+    if unknown:
+        raise UsageError(f"{path}: unknown section '{unknown[0]}'; the sections are {', '.join(SCHEMA)}")
+    missing = [section for section in SCHEMA if section not in document]
+    if missing:
+        raise UsageError(f"{path} has no '{missing[0]}' section; add it (see README.md for the keys)")
+    params = {section: check_section(section, document[section]) for section in SCHEMA}
+    _check_combinations(params)
+    return params
+
+
+def load_params(section: str, path: str | Path = "params.yaml") -> dict:
+    """Read ``path``, check all of it (``load_all``) and return its checked ``section``."""
+    return load_all(path)[section]

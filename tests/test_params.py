@@ -1,10 +1,11 @@
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from signdigits.errors import UsageError
-from signdigits.params import SCHEMA, check_section, load_params
+from signdigits.params import MEMORY_LIMIT, SCHEMA, check_section, load_all, load_params, read_yaml, training_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,9 +63,134 @@ def test_integer_classes_are_accepted_as_digit_names():
 def test_missing_file_and_section(tmp_path):
     with pytest.raises(UsageError, match="not found; run from the project root"):
         load_params("split", tmp_path / "params.yaml")
-    (tmp_path / "params.yaml").write_text("ingest: {}\n")
+    document = yaml.safe_load((ROOT / "params.yaml").read_text())
+    del document["split"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(document))
     with pytest.raises(UsageError, match="has no 'split' section"):
-        load_params("split", tmp_path / "params.yaml")
+        load_params("train", tmp_path / "params.yaml")  # any section's reader checks the whole file
     (tmp_path / "params.yaml").write_text("split: [1,\n")
     with pytest.raises(UsageError, match="is not valid YAML"):
         load_params("split", tmp_path / "params.yaml")
+
+
+def write_params(tmp_path, text_edit=None, **changes):
+    """The committed params.yaml with ``changes`` ({"section.key": value}) applied, written under tmp_path."""
+    document = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for dotted, value in changes.items():
+        section, key = dotted.split(".")
+        document[section][key] = value
+    text = yaml.safe_dump(document, sort_keys=False)
+    path = tmp_path / "params.yaml"
+    path.write_text(text_edit(text) if text_edit else text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "written, expected",
+    [("1e-5", 1e-5), ("1E-3", 1e-3), (".5", 0.5), ("1.0e-5", 1e-5), ("5e-4", 5e-4), ("+2E+1", 20.0), ("3", 3)],
+)
+def test_yaml_1_2_floats_are_numbers(written, expected):
+    value = read_yaml(f"x: {written}")["x"]
+    assert value == expected and isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@pytest.mark.parametrize("written", ["1e", "e5", "1e-5x", "'1e-5'", "1.5.3", "0x1p3"])
+def test_what_is_not_a_number_stays_a_string(written):
+    assert isinstance(read_yaml(f"x: {written}")["x"], str)
+
+
+def test_exponent_floats_pass_every_number_key(tmp_path):
+    path = write_params(
+        tmp_path,
+        lambda text: text.replace("weight_decay: 0.0", "weight_decay: 1e-5")
+        .replace("learning_rate: 0.01", "learning_rate: 1E-3")
+        .replace("test_size: 0.2", "test_size: .5")
+        .replace("lr_decay: 0.0", "lr_decay: 2e-2")
+        .replace("momentum: 0.0", "momentum: 9e-1"),
+    )
+    assert "weight_decay: 1e-5" in path.read_text()
+    params = load_all(path)
+    train = params["train"]
+    assert (train["weight_decay"], train["learning_rate"], train["lr_decay"], train["momentum"]) == (
+        1e-5,
+        1e-3,
+        2e-2,
+        0.9,
+    )
+    assert params["split"]["test_size"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("weight_decay: .inf", "train.weight_decay = inf is not a finite number; expected a number ≥ 0"),
+        ("learning_rate: .inf", "train.learning_rate = inf is not a finite number; expected a number > 0"),
+        ("learning_rate: .nan", "train.learning_rate = nan is not a finite number"),
+        ("momentum: -.inf", "train.momentum = -inf is not a finite number"),
+        ("test_size: .nan", "split.test_size = nan is not a finite number"),
+    ],
+)
+def test_non_finite_numbers_are_refused_by_name(tmp_path, text, message):
+    key = text.split(":")[0]
+    path = write_params(tmp_path, lambda t: re.sub(rf"(?m)^(\s*){key}: .*$", rf"\g<1>{text}", t))
+    with pytest.raises(UsageError) as raised:
+        load_all(path)
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t.replace("filter:\n  classes:", "filter:\n  clases:"), "unknown key filter.clases"),
+        (lambda t: t.replace("train:", "trian:"), "unknown section 'trian'; the sections are ingest, filter"),
+        (lambda t: t + "evaluate:\n  plots: true\n", "unknown section 'evaluate'"),
+        (lambda t: t.replace("  seed: 0\n", "  seed: 0\n  sede: 1\n"), "unknown key train.sede"),
+        (lambda t: "- a list\n", "is not a mapping of sections ingest, filter, split, train"),
+        (lambda t: "", "is not a mapping of sections"),
+        (lambda t: re.sub(r"(?ms)^split:\n.*?(?=^train:)", "split: 3\n", t), "section 'split' must be a mapping"),
+    ],
+)
+def test_unknown_sections_and_keys_are_refused_wherever_they_are(tmp_path, edit, message):
+    path = write_params(tmp_path, edit)
+    for section in SCHEMA:  # whichever stage reads it
+        with pytest.raises(UsageError) as raised:
+            load_params(section, path)
+        assert message in str(raised.value)
+
+
+def test_cnn_whose_poolings_leave_no_pixel(tmp_path):
+    path = write_params(
+        tmp_path, **{"train.model": "cnn", "train.conv_channels": [4, 4, 4, 4], "ingest.image_size": 8}
+    )
+    with pytest.raises(UsageError) as raised:
+        load_params("ingest", path)
+    assert str(raised.value) == (
+        "params.yaml: train.conv_channels = [4, 4, 4, 4] has 4 conv blocks, whose 2×2 poolings shrink "
+        "ingest.image_size = 8 pixels to nothing; use at most 3 blocks or a larger image_size"
+    )
+    three = write_params(tmp_path, **{"train.model": "cnn", "train.conv_channels": [4, 4, 4], "ingest.image_size": 8})
+    assert load_params("train", three)["conv_channels"] == [4, 4, 4]  # 8 → 4 → 2 → 1 pixel: fine
+    mlp = write_params(tmp_path, **{"train.conv_channels": [4, 4, 4, 4], "ingest.image_size": 8})
+    assert load_params("train", mlp)["model"] == "mlp"  # the conv blocks matter only to the CNN
+
+
+def test_absurd_memory_is_refused_before_anything_runs(tmp_path):
+    path = write_params(tmp_path, **{"ingest.image_size": 256, "train.hidden_units": 65536})
+    with pytest.raises(UsageError) as raised:
+        load_params("split", path)
+    assert "ingest.image_size = 256 and train.hidden_units = 65536 need about 32 GiB to train (limit 4 GiB)" in str(
+        raised.value
+    )
+
+
+def test_memory_estimate_by_hand():
+    """The MLP's estimate written out: weights (784 + 1)·128 + (128 + 1)·1, times weights + gradients (plain SGD),
+    plus 512 rows of 784 inputs, 2 × 128 hidden values and 1 output, 4 bytes each."""
+    train = {"model": "mlp", "hidden_units": 128, "batch_size": 32, "optimizer": "sgd", "momentum": 0.0}
+    weights = 785 * 128 + 129
+    assert training_memory(train, 28, n_classes=2) == 4 * (2 * weights + 512 * (784 + 256 + 1))
+    adam = training_memory(train | {"optimizer": "adam"}, 28, n_classes=2)
+    assert adam - training_memory(train, 28, n_classes=2) == 4 * 2 * weights
+    # the README's ten-digit CNN is far below the limit, and within a factor of two of its measured peak (276 MiB)
+    cnn = train | {"model": "cnn", "conv_channels": [16, 32], "kernel_size": 3, "optimizer": "adam"}
+    assert 138 * 2**20 < training_memory(cnn, 28) < 552 * 2**20 < MEMORY_LIMIT
