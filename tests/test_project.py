@@ -6,9 +6,9 @@ import configparser
 def test_readme_opens_with_the_two_commands(root):
     lines = (root / "README.md").read_text().splitlines()
     assert lines[0] == "```bash" and lines[3] == "```"
-    install = "python3 -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt && "
-    assert lines[1] == install + "dvc repro"
-    assert lines[2] == install + "python -m pytest"
+    venv = "python3 -m venv .venv && . .venv/bin/activate && "
+    assert lines[1] == venv + "pip install -r requirements.txt && dvc repro"  # the runtime lock only
+    assert lines[2] == venv + "pip install -r requirements-dev.txt && python -m pytest"  # runtime + test lock
     assert lines[2] + " 2>&1 | tee" in (root / ".ci" / "run").read_text()  # CI runs the test command verbatim
 
 
