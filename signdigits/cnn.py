@@ -2,18 +2,23 @@
 
 For a batch of N square grayscale images (rows of X reshaped to N × side × side × 1, channels last):
 
-    for each block l = 1 … L:   Z_l = A_{l−1} ⋆ W_l + b_l    k × k convolution, stride 1, zero "same" padding
-                                R_l = g(Z_l)                  g = relu (or sigmoid, tanh)
-                                A_l = maxpool₂(R_l)            2 × 2 windows, stride 2 (an odd last row/column
-                                                              is dropped)
+    for each block l = 1 … L:   Z_l = A_{l−1} ⋆ W_l              k × k convolution, stride 1, zero "same" padding
+                                M_l = maxpool₂(Z_l)              2 × 2 windows, stride 2 (an odd last row/column
+                                                                 is dropped)
+                                A_l = g(M_l + b_l)               g = relu (or sigmoid, tanh)
     dense:                      Z_h = flat(A_L) W_h + b_h,  A_h = g(Z_h)
     output:                     Z_o = A_h W_o + b_o         sigmoid or softmax, as the MLP (network.py)
 
+This is the usual block, conv → + bias → g → pool, in a cheaper order: the maximum of a window commutes with
+adding the channel's bias b_l and with g (every g here is increasing), so maxpool₂(g(Z_l + b_l)) =
+g(maxpool₂(Z_l) + b_l), and g and the bias touch a quarter of the elements.
+
 "⋆" is cross-correlation, as in every deep-learning library. It is computed as one matrix product: im2col lays
-each k × k × C window of the padded input out as a row (a strided view, then one copy), so Z_l = cols W + b. The
-backward pass is the same product transposed: dW = colsᵀ dZ, and d(cols) = dZ Wᵀ is added back onto the input
-positions it came from (col2im: k² slice additions, never a loop over pixels). Max-pooling sends each window's
-gradient to the element that was the maximum.
+each k × k × C window of the padded input out as a row (a strided view, then one copy), so Z_l = cols W_mat with
+W_mat the kernels as a (k·k·C) × F matrix. The backward pass is the same product transposed: dW_mat = colsᵀ dZ,
+and d(cols) = dZ W_matᵀ is added back onto the input positions it came from (col2im: k² slice additions, never
+a loop over pixels). Max-pooling sends each window's gradient to the element that was the maximum; on a tie, to
+the first maximum in row-major order (see ``max_pool``).
 
 Parameter names: W1, b1 … WL, bL for the convolutions (W_l of shape (F_l, C_l, k, k), the PyTorch layout),
 then W{L+1}, b{L+1} for the dense layer and W{L+2}, b{L+2} for the output. Left out: strides and dilations
@@ -27,48 +32,67 @@ from signdigits.network import ACTIVATIONS, GAIN_AFTER, Network, activate, activ
 
 
 def im2col(A, k):
-    """Rows of the k × k windows (zero-padded, "same" size) of A (N, H, W, C): shape (N·H·W, C·k·k), each row
-    ordered (channel, window row, window column) like the kernels W (F, C, k, k)."""
+    """Rows of the k × k windows (zero-padded, "same" size) of A (N, H, W, C): shape (N·H·W, k·k·C), each row
+    ordered (window row, window column, channel), so that a row's channels stay side by side in memory."""
     N, H, W, C = A.shape
     p = k // 2
-    padded = np.pad(A, ((0, 0), (p, p), (p, p), (0, 0)))
+    padded = np.zeros((N, H + 2 * p, W + 2 * p, C), A.dtype)
+    padded[:, p : p + H, p : p + W] = A
     windows = sliding_window_view(padded, (k, k), axis=(1, 2))  # (N, H, W, C, k, k), a view
-    return windows.reshape(N * H * W, C * k * k)  # the one copy
+    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(N * H * W, k * k * C)  # the one copy
 
 
 def col2im(dcols, shape, k):
     """The adjoint of im2col: every window row's gradient added back onto the input positions it was read from."""
     N, H, W, C = shape
     p = k // 2
-    d = dcols.reshape(N, H, W, C, k, k)
+    d = dcols.reshape(N, H, W, k, k, C)
     dpadded = np.zeros((N, H + 2 * p, W + 2 * p, C), dcols.dtype)
     for i in range(k):  # k² slice additions, each over the whole batch
         for j in range(k):
-            dpadded[:, i : i + H, j : j + W, :] += d[..., i, j]
-    return dpadded[:, p : p + H, p : p + W, :]
+            dpadded[:, i : i + H, j : j + W] += d[:, :, :, i, j]
+    return dpadded[:, p : p + H, p : p + W]
 
 
-def max_pool(R):
-    """2 × 2 max-pooling of R (N, H, W, C): the pooled map and, per window, which of its 4 elements won."""
-    N, H, W, C = R.shape
+def kernel_matrix(W):
+    """The kernels W (F, C, k, k) as the (k·k·C) × F matrix that multiplies im2col's rows."""
+    return W.transpose(2, 3, 1, 0).reshape(-1, len(W))
+
+
+def max_pool(Z):
+    """2 × 2 max-pooling of Z (N, H, W, C) → (M, route): the pooled map, and what ``max_pool_backward`` needs.
+
+    A window's maximum is taken as two maxima of pairs: first of the two columns in each row, then of the two
+    rows. Each pair remembers which side won, the right (later) one only if it is strictly larger, so a tie
+    goes to the first maximum in row-major order (as numpy's argmax would). An odd last row or column is
+    dropped."""
+    N, H, W, C = Z.shape
     H2, W2 = H // 2, W // 2
-    windows = R[:, : 2 * H2, : 2 * W2, :].reshape(N, H2, 2, W2, 2, C).transpose(0, 1, 3, 5, 2, 4)
-    windows = windows.reshape(N, H2, W2, C, 4)
-    winner = windows.argmax(axis=-1)
-    return np.take_along_axis(windows, winner[..., None], axis=-1)[..., 0], winner
+    pairs = Z[:, : 2 * H2, : 2 * W2].reshape(N, 2 * H2, W2, 2, C)  # column pairs, row by row
+    right = pairs[:, :, :, 1] > pairs[:, :, :, 0]
+    rows = np.maximum(pairs[:, :, :, 0], pairs[:, :, :, 1]).reshape(N, H2, 2, W2, C)  # row pairs
+    lower = rows[:, :, 1] > rows[:, :, 0]
+    return np.maximum(rows[:, :, 0], rows[:, :, 1]), (right, lower, Z.shape)
 
 
-def max_pool_backward(dP, winner, shape):
-    """dR: each pooled gradient goes to its window's maximum; every other element (and a dropped odd edge) gets 0."""
-    N, H, W, C = shape
-    H2, W2 = dP.shape[1:3]
-    dwindows = np.zeros((N, H2, W2, C, 4), dP.dtype)
-    np.put_along_axis(dwindows, winner[..., None], dP[..., None], axis=-1)
-    dR = np.zeros(shape, dP.dtype)
-    dR[:, : 2 * H2, : 2 * W2, :] = (
-        dwindows.reshape(N, H2, W2, C, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(N, 2 * H2, 2 * W2, C)
-    )
-    return dR
+def max_pool_backward(dM, route):
+    """dZ: each pooled gradient goes back through the two pair maxima to its window's winner; every other element
+    (and a dropped odd edge) gets 0. Backward through m = max(u, v): du = dm·[v did not win], dv = dm·[v won]."""
+    right, lower, shape = route
+    N, H2, W2, C = dM.shape
+    drows = np.empty((N, H2, 2, W2, C), dM.dtype)
+    np.multiply(dM, lower, out=drows[:, :, 1])
+    np.subtract(dM, drows[:, :, 1], out=drows[:, :, 0])  # dM − dM·[lower] is exactly dM·[not lower]
+    dpairs = np.empty((N, 2 * H2, W2, 2, C), dM.dtype)
+    drows = drows.reshape(N, 2 * H2, W2, C)
+    np.multiply(drows, right, out=dpairs[:, :, :, 1])
+    np.subtract(drows, dpairs[:, :, :, 1], out=dpairs[:, :, :, 0])
+    dpairs = dpairs.reshape(N, 2 * H2, 2 * W2, C)
+    if dpairs.shape == shape:
+        return dpairs
+    dZ = np.zeros(shape, dM.dtype)
+    dZ[:, : 2 * H2, : 2 * W2] = dpairs
+    return dZ
 
 
 class CNN(Network):
@@ -121,38 +145,40 @@ class CNN(Network):
         A = X0.reshape(len(X0), self.side, self.side, 1)
         blocks = []
         for l in range(1, self.n_conv + 1):
-            W = p[f"W{l}"]
+            W, b = p[f"W{l}"], p[f"b{l}"]
             cols = im2col(A, k)
-            Z = (cols @ W.reshape(len(W), -1).T + p[f"b{l}"]).reshape(*A.shape[:3], len(W))
-            R = activate(g, Z)
-            pooled, winner = max_pool(R)
-            blocks.append((A.shape, cols, Z, R, winner))
-            A = pooled
+            Z = (cols @ kernel_matrix(W)).reshape(*A.shape[:3], len(W))  # A ⋆ W, without the bias
+            M, route = max_pool(Z)
+            Mb = M + b  # the pooled pre-activation
+            A_next = activate(g, Mb)
+            blocks.append((A.shape, cols, route, Mb, A_next))
+            A = A_next
         flat = A.reshape(len(A), -1)
         dense, output = self.n_conv + 1, self.n_conv + 2
         Zh = flat @ p[f"W{dense}"] + p[f"b{dense}"]
         Ah = activate(g, Zh)
         Zo = Ah @ p[f"W{output}"] + p[f"b{output}"]
-        return (blocks, A.shape, flat, Zh, Ah), Zo
+        return (blocks, flat, Zh, Ah), Zo
 
     def _backward(self, cache, dZo):
         """From the output error dZo = (A − Y) / N back through the dense layer, then each block in turn."""
-        blocks, pooled_shape, flat, Zh, Ah = cache
+        blocks, flat, Zh, Ah = cache
         p, k, g = self.params, self.kernel_size, self.activation
         dense, output = self.n_conv + 1, self.n_conv + 2
         grads = {f"W{output}": Ah.T @ dZo, f"b{output}": dZo.sum(axis=0)}
         dZh = (dZo @ p[f"W{output}"].T) * activation_slope(g, Zh, Ah)
         grads[f"W{dense}"], grads[f"b{dense}"] = flat.T @ dZh, dZh.sum(axis=0)
-        dA = (dZh @ p[f"W{dense}"].T).reshape(pooled_shape)
+        dA = (dZh @ p[f"W{dense}"].T).reshape(blocks[-1][-1].shape)
         for l in range(self.n_conv, 0, -1):
-            in_shape, cols, Z, R, winner = blocks[l - 1]
+            in_shape, cols, route, Mb, A = blocks[l - 1]
             W = p[f"W{l}"]
-            dZ = max_pool_backward(dA, winner, R.shape) * activation_slope(g, Z, R)
-            dZ = dZ.reshape(-1, len(W))
-            grads[f"W{l}"] = (cols.T @ dZ).T.reshape(W.shape)  # Z = cols W_matᵀ + b
-            grads[f"b{l}"] = dZ.sum(axis=0)
+            dM = dA * activation_slope(g, Mb, A)  # d(M + b) = dM, and db sums it over images and positions
+            grads[f"b{l}"] = dM.sum(axis=(0, 1, 2))
+            dZ = max_pool_backward(dM, route).reshape(-1, len(W))
+            dW_mat = cols.T @ dZ  # Z = cols W_mat
+            grads[f"W{l}"] = dW_mat.reshape(k, k, -1, len(W)).transpose(3, 2, 0, 1)
             if l > 1:  # the pixels need no gradient
-                dA = col2im(dZ @ W.reshape(len(W), -1), in_shape, k)
+                dA = col2im(dZ @ kernel_matrix(W).T, in_shape, k)
         return grads
 
     def architecture(self):

@@ -1,37 +1,89 @@
-"""The CNN against independent references: scipy's correlate2d, finite differences, hand-made pooling."""
+"""The CNN against independent references: scipy's correlate2d, finite differences, pooling by loops."""
+
+import itertools
 
 import numpy as np
 import pytest
 from scipy.signal import correlate2d
 
-from signdigits.cnn import CNN, col2im, im2col, max_pool
+from signdigits.cnn import CNN, col2im, im2col, max_pool, max_pool_backward
 from signdigits.network import load_model
 
 
-def test_convolution_forward_equals_scipy_correlate2d():
+def naive_max_pool(R):
+    """2 × 2 max-pooling by loops over every window: the maxima, and the gradient routing as a 0/1 array the
+    shape of R (1 at each window's first maximum in row-major order, which is where np.argmax points)."""
+    N, H, W, C = R.shape
+    pooled, winners = np.zeros((N, H // 2, W // 2, C)), np.zeros(R.shape)
+    for n, i, j, c in itertools.product(range(N), range(H // 2), range(W // 2), range(C)):
+        window = R[n, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2, c]
+        first = np.argmax(window)  # row-major, first of equal maxima
+        pooled[n, i, j, c] = window.flat[first]
+        winners[n, 2 * i + first // 2, 2 * j + first % 2, c] = 1
+    return pooled, winners
+
+
+def test_forward_equals_correlate2d_then_activation_then_pooling_by_loops():
+    """Each block as textbooks write it, from scipy's correlate2d and loops: A_l = maxpool(g(A_{l−1} ⋆ W_l + b_l))."""
     rng = np.random.default_rng(0)
     net = CNN(64, 1, channels=(3, 2), kernel_size=3, n_hidden=4, activation="tanh", seed=0, dtype=np.float64)
+    for name in ("b1", "b2"):
+        net.params[name] += rng.normal(size=net.params[name].shape)
     X = rng.normal(size=(2, 64))
     blocks = net._forward(X)[0][0]
-    _, _, Z1, _, _ = blocks[0]
-    images = X.reshape(2, 8, 8)
+    A = X.reshape(2, 8, 8, 1)
+    for l, block in enumerate(blocks, start=1):
+        W, b = net.params[f"W{l}"], net.params[f"b{l}"]
+        Z = np.zeros((*A.shape[:3], len(W)))
+        for n, f in itertools.product(range(len(A)), range(len(W))):  # Z[f] = Σ_c A[c] ⋆ W[f, c] + b[f]
+            Z[n, :, :, f] = sum(correlate2d(A[n, :, :, c], W[f, c], mode="same") for c in range(W.shape[1])) + b[f]
+        A = naive_max_pool(np.tanh(Z))[0]
+        np.testing.assert_allclose(block[-1], A, rtol=1e-12, atol=1e-12)
+
+
+def test_im2col_rows_are_the_windows_correlate2d_reads():
+    rng = np.random.default_rng(4)
+    A, kernel = rng.normal(size=(2, 6, 5, 1)), rng.normal(size=(3, 3))
+    Z = (im2col(A, 3) @ kernel.reshape(9, 1)).reshape(2, 6, 5)
     for n in range(2):
-        for f in range(3):
-            expected = correlate2d(images[n], net.params["W1"][f, 0], mode="same") + net.params["b1"][f]
-            np.testing.assert_allclose(Z1[n, :, :, f], expected, rtol=1e-12, atol=1e-12)
-    # the second layer sums over its input channels: Z2[f] = Σ_c A1[c] ⋆ W2[f, c] + b2[f]
-    (A1_shape, _, Z2, _, _) = blocks[1]
-    A1 = max_pool(np.tanh(Z1))[0]
-    for n in range(2):
-        for f in range(2):
-            expected = sum(correlate2d(A1[n, :, :, c], net.params["W2"][f, c], mode="same") for c in range(3))
-            np.testing.assert_allclose(Z2[n, :, :, f], expected + net.params["b2"][f], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(Z[n], correlate2d(A[n, :, :, 0], kernel, mode="same"), rtol=1e-12, atol=1e-12)
 
 
 def test_max_pool_by_hand_and_odd_sizes():
     R = np.array([[1, 5, 2, 0, 9], [3, 4, 8, 1, 9], [0, 0, 7, 6, 9], [2, 1, 5, 9, 9], [9, 9, 9, 9, 9]], float)
     pooled, _ = max_pool(R.reshape(1, 5, 5, 1))
     np.testing.assert_array_equal(pooled[0, :, :, 0], [[5, 8], [2, 9]])  # the odd last row and column dropped
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 6, 3), (3, 5, 7, 2), (1, 2, 2, 1)])
+def test_max_pool_and_its_backward_equal_loops_ties_included(shape):
+    """Values drawn from {0, 1, 2}: most windows hold tied maxima, which go to the first one in row-major order."""
+    rng = np.random.default_rng(sum(shape))
+    R = rng.integers(0, 3, size=shape).astype(float)
+    dM = rng.normal(size=(shape[0], shape[1] // 2, shape[2] // 2, shape[3]))
+    pooled, route = max_pool(R)
+    expected_pooled, winners = naive_max_pool(R)
+    np.testing.assert_array_equal(pooled, expected_pooled)
+    upsampled = np.zeros(shape)  # each pooled gradient spread over its whole window …
+    H2, W2 = dM.shape[1:3]
+    upsampled[:, : 2 * H2, : 2 * W2] = dM.repeat(2, axis=1).repeat(2, axis=2)
+    np.testing.assert_array_equal(max_pool_backward(dM, route), upsampled * winners)  # … kept at its winner only
+
+
+def test_a_tie_routes_the_gradient_to_the_first_maximum_in_row_major_order():
+    windows = {  # a 2 × 2 window (row-major) → the index of the element that gets the gradient
+        (1, 1, 1, 1): 0,
+        (0, 2, 2, 0): 1,
+        (0, 1, 2, 2): 2,
+        (0, 2, 0, 2): 1,
+        (2, 0, 0, 2): 0,
+        (0, 0, 1, 1): 2,
+        (0, 0, 0, 1): 3,
+    }
+    for values, winner in windows.items():
+        _, route = max_pool(np.array(values, float).reshape(1, 2, 2, 1))
+        dR = max_pool_backward(np.full((1, 1, 1, 1), 7.0), route)
+        np.testing.assert_array_equal(dR.ravel(), 7.0 * (np.arange(4) == winner), err_msg=str(values))
 
 
 def test_col2im_is_the_adjoint_of_im2col():
