@@ -1,5 +1,5 @@
-"""Judging a trained model on the split: metrics.json, the classification table, per-image predictions for
-DVC's confusion plot, the ROC points, and the figures."""
+"""Judging a trained model on the split: metrics.json, the per-class table, per-image predictions for DVC's
+confusion plot, the ROC points for DVC's ROC plot, and the figures."""
 
 from dataclasses import dataclass
 
@@ -7,13 +7,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from signdigits.errors import UsageError
-from signdigits.metrics import (
-    DECIMALS,
-    classification_metrics,
-    classification_report_text,
-    confusion_counts,
-    roc_points,
-)
+from signdigits.metrics import DECIMALS, classification_report_text, held_out_metrics, macro_average_roc, roc_curves
 from signdigits.network import standardization
 
 
@@ -41,44 +35,28 @@ def confidence_of_prediction(proba, y_pred):
 
 @dataclass
 class Predictions:
-    """The model's answers on the test split, and what the figures and reports derive from them."""
+    """The model's answers on the test split."""
 
     y_pred: np.ndarray  # predicted class indices
     proba: np.ndarray  # P(class 1) (N,) or class probabilities (N, K)
     confidence: np.ndarray  # the probability of the predicted class
-    fpr: np.ndarray  # ROC curve points
-    tpr: np.ndarray
-    matrix: np.ndarray  # confusion counts, true × predicted
 
 
-def predict_split(net, split: dict, n_classes: int) -> Predictions:
+def predict_split(net, split: dict) -> Predictions:
     y_pred, proba = net.predict_with_proba(split["X_test"])
-    fpr, tpr = roc_points(split["y_test"], proba, n_classes)
-    return Predictions(
-        y_pred,
-        proba,
-        confidence_of_prediction(proba, y_pred),
-        fpr,
-        tpr,
-        confusion_counts(split["y_test"], y_pred, n_classes),
-    )
+    return Predictions(y_pred, proba, confidence_of_prediction(proba, y_pred))
 
 
 def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predictions) -> dict:
-    """Everything evaluate writes but the figures, as {relative path: content}; metrics by scikit-learn."""
+    """Everything evaluate writes but the figures, as {relative path: content}."""
     classes = meta["classes"]
-    y_test, y_pred = split["y_test"], predictions.y_pred
-    test = {"loss": round(net.loss(split["X_test"], y_test), DECIMALS)}
-    test |= classification_metrics(y_test, y_pred, predictions.proba, classes)
-    train_loss, train_accuracy = net.evaluate(split["X_train"], split["y_train"])
-    metrics = {
-        "test": test,
-        "train": {"accuracy": round(train_accuracy, DECIMALS), "loss": round(train_loss, DECIMALS)},
-        "baseline": baseline,
-    }
+    y_test, y_pred, proba = split["y_test"], predictions.y_pred, predictions.proba
+    metrics = held_out_metrics(y_test, y_pred, proba, net.loss(split["X_test"], y_test)) | baseline
     rows = ["actual,predicted,probability"]
     rows += [f"{classes[a]},{classes[p]},{c:.4f}" for a, p, c in zip(y_test, y_pred, predictions.confidence)]
-    roc = ["fpr,tpr"] + [f"{f:.6f},{t:.6f}" for f, t in zip(predictions.fpr, predictions.tpr)]
+    curves = roc_curves(y_test, proba)
+    fpr, tpr = curves[0] if len(curves) == 1 else macro_average_roc(curves)
+    roc = ["fpr,tpr"] + [f"{f:.6f},{t:.6f}" for f, t in zip(fpr, tpr)]
     return {
         "reports/metrics.json": metrics,
         "reports/classification_report.txt": classification_report_text(y_test, y_pred, classes),
@@ -88,17 +66,17 @@ def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predicti
 
 
 def figures(history: dict, X_test, y_test, meta: dict, predictions: Predictions) -> dict:
-    """The PNG figures, as {relative path: bytes}. Needs matplotlib, not scikit-learn."""
+    """The PNG figures, as {relative path: bytes}."""
     from signdigits import figures as draw
 
     classes, p = meta["classes"], predictions
-    auc = float(np.trapezoid(p.tpr, p.fpr))
-    return {
+    drawn = {
         "reports/figures/loss_curve.png": draw.loss_curve(history),
-        "reports/figures/confusion_matrix.png": draw.confusion_matrix(p.matrix, classes),
-        "reports/figures/roc_curve.png": draw.roc_curve(p.fpr, p.tpr, auc, p.proba.ndim == 2),
+        "reports/figures/confusion_matrix.png": draw.confusion_matrix(y_test, p.y_pred, classes),
+        "reports/figures/roc_curve.png": draw.roc_curve(y_test, p.proba, classes),
         "reports/prediction_examples.png": draw.prediction_examples(X_test, y_test, p.y_pred, p.confidence, classes),
     }
+    return {path: draw.png(figure) for path, figure in drawn.items()}
 
 
 def logistic_regression_baseline(split: dict) -> dict:
@@ -114,4 +92,4 @@ def logistic_regression_baseline(split: dict) -> dict:
     with threadpool_limits(limits=1, user_api="blas"):
         model = LogisticRegression(tol=1e-6, max_iter=10_000).fit((X_train - mean) / scale, split["y_train"])
         accuracy = model.score((X_test - mean) / scale, split["y_test"])
-    return {"logistic_regression": {"test_accuracy": round(float(accuracy), DECIMALS)}}
+    return {"baseline_test_accuracy": round(float(accuracy), DECIMALS)}

@@ -1,9 +1,9 @@
-"""The numbers evaluate reports: accuracy with its Wilson interval, loss, ROC AUC, per-class and averaged
-precision/recall/F1 (scikit-learn), laid out as reports/metrics.json and the seed's classification table."""
-
-import math
+"""The numbers evaluate reports, all computed by scikit-learn and SciPy: accuracy with its Wilson interval, ROC AUC
+and ROC curves, and the seed's per-class table (precision, recall, f1, support)."""
 
 import numpy as np
+from scipy.stats import binomtest
+from sklearn.metrics import classification_report, roc_auc_score, roc_curve
 
 DECIMALS = 4  # enough to see a one-image change on ~80 test images, few enough to read a diff
 
@@ -13,87 +13,72 @@ def class_label(name: str) -> str:
     return f"{name} digit sign"
 
 
-def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """95 % Wilson score interval for a proportion: better than p ± z√(p(1−p)/n) near 0 or 1 and for small n.
-
-    centre = (p + z²/2n) / (1 + z²/n),  half-width = z √(p(1−p)/n + z²/4n²) / (1 + z²/n)."""
-    if trials == 0:
-        return 0.0, 1.0
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def _round(value):
+def _round(value) -> float:
     return round(float(value), DECIMALS)
 
 
-def classification_metrics(y_true, y_pred, proba, classes: list[str]) -> dict:
-    """The ``test`` block of metrics.json (without the loss, which the model computes)."""
-    from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
+def wilson_interval(correct: int, total: int) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion (SciPy): better than p ± 1.96 √(p(1−p)/n) near 0 or 1 and
+    for small n, as here (one test photo is more than a point of accuracy)."""
+    interval = binomtest(correct, total).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(interval.low), float(interval.high)
 
-    labels = list(range(len(classes)))
+
+def roc_auc(y_true, proba) -> float:
+    """Area under the ROC curve: of class 1 for one output (N,); for K classes (N, K) the macro average of the K
+    one-class-against-the-rest areas, the area under ``macro_average_roc``."""
+    if proba.ndim == 1:
+        return float(roc_auc_score(y_true, proba))
+    return float(roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=range(proba.shape[1])))
+
+
+def held_out_metrics(y_true, y_pred, proba, loss: float) -> dict:
+    """reports/metrics.json's test figures, flat names that do not look like params."""
     correct = int(np.sum(np.asarray(y_true) == np.asarray(y_pred)))
     low, high = wilson_interval(correct, len(y_true))
-    block = {"accuracy": _round(accuracy_score(y_true, y_pred))}
-    block["accuracy_ci95"] = {"low": _round(low), "high": _round(high)}
-    if proba.ndim == 1:
-        block["roc_auc"] = _round(roc_auc_score(y_true, proba))
-    else:  # one class against the rest, averaged over the classes
-        block["roc_auc"] = _round(roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels))
-    for average in ("macro", "weighted"):
-        precision, recall, f1, _ = precision_recall_fscore_support(
-            y_true, y_pred, labels=labels, average=average, zero_division=0
-        )
-        block[f"{average}_avg"] = {"precision": _round(precision), "recall": _round(recall), "f1": _round(f1)}
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, average=None, zero_division=0
-    )
-    block["per_class"] = {
-        name: {"precision": _round(p), "recall": _round(r), "f1": _round(f), "support": int(s)}
-        for name, p, r, f, s in zip(classes, precision, recall, f1, support)
+    return {
+        "test_accuracy": _round(correct / len(y_true)),
+        "test_accuracy_low": _round(low),
+        "test_accuracy_high": _round(high),
+        "test_loss": _round(loss),
+        "test_roc_auc": _round(roc_auc(y_true, proba)),
     }
-    return block
+
+
+def roc_curves(y_true, proba) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fpr, tpr) of scikit-learn's ROC curve: one of class 1 for one output (N,); for K classes (N, K), one per
+    class, that class against the rest."""
+    if proba.ndim == 1:
+        fpr, tpr, _ = roc_curve(y_true, proba)
+        return [(fpr, tpr)]
+    curves = []
+    for k in range(proba.shape[1]):
+        fpr, tpr, _ = roc_curve(np.asarray(y_true) == k, proba[:, k])
+        curves.append((fpr, tpr))
+    return curves
+
+
+def macro_average_roc(curves) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of ROC curves, point by point over every false-positive rate any of them has: a curve whose area
+    is the mean of their areas, so it is the curve of ``roc_auc``'s macro average.
+
+    A curve steps straight up where several points share one false-positive rate f, so at each f the mean
+    takes each curve's lowest point there and then its highest (np.interp of the points in order gives the
+    highest; of the points reversed, the lowest). Between two such f each curve is a straight line, and so is
+    their mean: the trapezoids under the mean curve add up to the mean of the curves' areas."""
+    grid = np.unique(np.concatenate([fpr for fpr, _ in curves]))
+    lowest = np.mean([-np.interp(-grid, -fpr[::-1], -tpr[::-1]) for fpr, tpr in curves], axis=0)
+    highest = np.mean([np.interp(grid, fpr, tpr) for fpr, tpr in curves], axis=0)
+    return np.repeat(grid, 2), np.column_stack([lowest, highest]).ravel()
 
 
 def classification_report_text(y_true, y_pred, classes: list[str]) -> str:
     """The seed's Table 1: per-class precision, recall, f1, support; accuracy; macro and weighted averages."""
-    from sklearn.metrics import classification_report
-
     return classification_report(
         y_true,
         y_pred,
         labels=list(range(len(classes))),
         target_names=[class_label(name) for name in classes],
-        digits=2,
+        digits=DECIMALS,
         zero_division=0,
     )
-
-
-def roc_points(y_true, proba, n_classes: int):
-    """(fpr, tpr) of the ROC curve: of class 1 for one output, micro-averaged one-vs-rest for K classes
-    (every (image, class) pair a binary case). Computed here, without scikit-learn, so the figures can be drawn
-    without importing it; the tests check it against sklearn.metrics.roc_curve.
-
-    Sorted by falling score, each distinct score is a threshold: the positives and negatives at or above it are
-    its true and false positives."""
-    if proba.ndim == 1:
-        truth, score = np.asarray(y_true) == 1, np.asarray(proba)
-    else:
-        truth, score = (np.eye(n_classes)[y_true] == 1).ravel(), proba.ravel()
-    order = np.argsort(-score, kind="stable")
-    truth, score = truth[order], score[order]
-    last_of_each_score = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]
-    true_positives = np.cumsum(truth)[last_of_each_score]
-    false_positives = last_of_each_score + 1 - true_positives
-    fpr = np.r_[0.0, false_positives / max(1, (~truth).sum())]
-    tpr = np.r_[0.0, true_positives / max(1, truth.sum())]
-    return fpr, tpr
-
-
-def confusion_counts(y_true, y_pred, n_classes: int) -> np.ndarray:
-    """K × K counts, rows the true class and columns the predicted one (as sklearn.metrics.confusion_matrix)."""
-    pairs = np.asarray(y_true) * n_classes + np.asarray(y_pred)
-    return np.bincount(pairs, minlength=n_classes * n_classes).reshape(n_classes, n_classes)

@@ -1,10 +1,8 @@
-"""Stage evaluate: the trained model on the split → reports/metrics.json (with the test accuracy of a
-logistic regression fitted on the same train split beside it), the classification report, per-image
-predictions, ROC points and figures."""
+"""Stage evaluate: the trained model on the test split → reports/metrics.json (with the test accuracy of a
+logistic regression fitted on the same train split beside it), the per-class table, per-image predictions,
+ROC points and figures."""
 
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 from signdigits.errors import exit_code
@@ -21,13 +19,9 @@ def main():
     split, meta = load_split()
     check_model_matches(net, meta, MODEL)
     history = read_history_tsv(Path("reports/train_history.tsv").read_text())
-    predictions = predict_split(net, split, len(meta["classes"]))
-    # The figures need only matplotlib, the metrics and the baseline only scikit-learn, and importing either takes
-    # most of a second: a forked child draws the figures while this process does the rest, on the second core.
-    with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
-        drawing = pool.submit(figures, history, split["X_test"], split["y_test"], meta, predictions)
-        outputs = evaluate(net, split, meta, logistic_regression_baseline(split), predictions)
-        outputs |= drawing.result()
+    predictions = predict_split(net, split)
+    outputs = evaluate(net, split, meta, logistic_regression_baseline(split), predictions)
+    outputs |= figures(history, split["X_test"], split["y_test"], meta, predictions)
     write_outputs(outputs)
 
 

@@ -10,7 +10,13 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 from signdigits import figures
-from signdigits.metrics import classification_metrics, classification_report_text, wilson_interval
+from signdigits.metrics import (
+    classification_report_text,
+    held_out_metrics,
+    macro_average_roc,
+    roc_curves,
+    wilson_interval,
+)
 from signdigits.mlp import MLP
 
 
@@ -24,33 +30,42 @@ def test_wilson_interval_matches_published_values(successes, trials, low, high):
     assert got == pytest.approx((low, high), abs=1e-4)
 
 
+def pairs_ranked_right(positive_scores, negative_scores):
+    """AUC by its definition: the share of (positive, negative) pairs the score orders right, ties half."""
+    return np.mean([(p > q) + 0.5 * (p == q) for p in positive_scores for q in negative_scores])
+
+
 def test_binary_metrics_by_hand():
     # 10 images, classes ["0", "5"]: 7 right; "5" predicted 4 times, 3 of them right; 2 of the 5 fives missed
     y_true = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
     y_pred = np.array([0, 0, 0, 0, 1, 1, 1, 1, 0, 0])
     proba = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.9, 0.8, 0.7, 0.45, 0.35])
-    m = classification_metrics(y_true, y_pred, proba, ["0", "5"])
-    assert m["accuracy"] == 0.7
-    five = m["per_class"]["5"]
-    assert (five["precision"], five["recall"], five["support"]) == (0.75, 0.6, 5)
-    assert five["f1"] == round(2 * 0.75 * 0.6 / (0.75 + 0.6), 4)
-    zero = m["per_class"]["0"]
-    assert (zero["precision"], zero["recall"]) == (round(4 / 6, 4), 0.8)
-    assert m["macro_avg"]["recall"] == 0.7 and m["weighted_avg"]["recall"] == 0.7
-    # AUC = share of (five, zero) pairs ranked correctly: every five outranks 0.1–0.3; 0.45 and 0.35 lose to 0.6
-    pairs = sum(p > q for p in proba[5:] for q in proba[:5])
-    assert m["roc_auc"] == round(pairs / 25, 4)
-    assert (m["accuracy_ci95"]["low"], m["accuracy_ci95"]["high"]) == tuple(round(v, 4) for v in wilson_interval(7, 10))
+    m = held_out_metrics(y_true, y_pred, proba, loss=0.123456)
+    assert set(m) == {"test_accuracy", "test_accuracy_low", "test_accuracy_high", "test_loss", "test_roc_auc"}
+    assert m["test_accuracy"] == 0.7 and m["test_loss"] == 0.1235
+    # AUC = share of (five, zero) pairs ranked right: 0.9, 0.8, 0.7 beat all five zeros, 0.45 four, 0.35 three
+    assert m["test_roc_auc"] == round(pairs_ranked_right(proba[5:], proba[:5]), 4) == 22 / 25
+    # Wilson by its formula: centre (p + z²/2n)/(1 + z²/n), half-width z√(p(1−p)/n + z²/4n²)/(1 + z²/n)
+    z, n, p = 1.959963984540054, 10, 0.7
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert (m["test_accuracy_low"], m["test_accuracy_high"]) == (round(centre - half, 4), round(centre + half, 4))
+    report = classification_report_text(y_true, y_pred, ["0", "5"])
+    five = next(line.split() for line in report.splitlines() if line.strip().startswith("5 digit sign"))
+    assert five[3:] == ["0.7500", "0.6000", f"{2 * 0.75 * 0.6 / 1.35:.4f}", "5"]  # precision, recall, f1, support
 
 
-def test_multiclass_metrics_and_report():
-    y_true = np.array([0, 1, 2, 2, 1, 0])
-    y_pred = np.array([0, 2, 2, 2, 1, 1])
-    proba = np.eye(3)[y_pred] * 0.8 + 0.2 / 3
-    m = classification_metrics(y_true, y_pred, proba, ["1", "4", "9"])
-    assert set(m["per_class"]) == {"1", "4", "9"}
-    assert m["per_class"]["9"]["precision"] == round(2 / 3, 4) and m["per_class"]["9"]["recall"] == 1.0
-    report = classification_report_text(y_true, y_pred, ["1", "4", "9"])
+def test_multiclass_auc_is_the_mean_of_one_against_the_rest_and_the_macro_curve_has_that_area():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 3, 40)
+    proba = rng.dirichlet(np.ones(3), size=6)[rng.integers(0, 6, 40)]  # six rows repeated: ties, steps straight up
+    by_hand = np.mean([pairs_ranked_right(proba[y_true == k, k], proba[y_true != k, k]) for k in range(3)])
+    m = held_out_metrics(y_true, proba.argmax(axis=1), proba, loss=1.0)
+    assert m["test_roc_auc"] == round(by_hand, 4)
+    fpr, tpr = macro_average_roc(roc_curves(y_true, proba))
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0) and (fpr[0], tpr[-1]) == (0, 1)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(by_hand, abs=1e-12)
+    report = classification_report_text(y_true, proba.argmax(axis=1), ["1", "4", "9"])
     assert "9 digit sign" in report and "macro avg" in report and "weighted avg" in report
 
 
@@ -62,15 +77,63 @@ def is_real_picture(png: bytes, min_side=200):
     return image
 
 
-def test_figures_are_valid_non_blank_pngs():
+def draw_figure(name):
+    """Each figure evaluate draws, on small made-up data, by name."""
+    rng = np.random.default_rng(0)
     history = {"epoch": np.arange(1, 6), "train_loss": np.linspace(1, 0.2, 5), "test_loss": np.linspace(1, 0.3, 5)}
     history |= {"train_accuracy": np.linspace(0.5, 1, 5), "test_accuracy": np.linspace(0.5, 0.9, 5)}
-    is_real_picture(figures.loss_curve(history))
-    is_real_picture(figures.confusion_matrix(np.array([[40, 1], [2, 40]]), ["0", "5"]))
-    is_real_picture(figures.roc_curve(np.array([0, 0.1, 1]), np.array([0, 0.9, 1]), 0.95, False))
-    images = np.random.default_rng(0).random((8, 64)).astype(np.float32)
-    y_true, y_pred = np.array([0, 1] * 4), np.array([0, 1, 1, 1, 0, 1, 0, 1])
-    is_real_picture(figures.prediction_examples(images, y_true, y_pred, np.full(8, 0.9), ["0", "5"]))
+    digits = [str(d) for d in range(10)]
+    y10 = np.arange(200) % 10
+    proba10 = rng.dirichlet(np.ones(10), size=200) + 2 * np.eye(10)[y10]
+    proba10 /= proba10.sum(axis=1, keepdims=True)
+    y2, proba2 = np.arange(40) % 2, rng.random(40)
+    images = rng.random((30, 64)).astype(np.float32)
+    y_true, y_pred, p = np.arange(30) % 2, (np.arange(30) % 3 == 0).astype(int), np.full(30, 0.9)
+    draw = {
+        "loss curve": lambda: figures.loss_curve(history),
+        "confusion, 2 classes": lambda: figures.confusion_matrix(y2, (proba2 > 0.5).astype(int), ["0", "5"]),
+        "confusion, 10 classes": lambda: figures.confusion_matrix(y10, proba10.argmax(axis=1), digits),
+        "ROC, 2 classes": lambda: figures.roc_curve(y2, proba2, ["0", "5"]),
+        "ROC, 10 classes": lambda: figures.roc_curve(y10, proba10, digits),
+        "24 examples": lambda: figures.prediction_examples(images, y_true, y_pred, p, ["0", "5"]),
+        "5 examples": lambda: figures.prediction_examples(images[:5], y_true[:5], y_pred[:5], p[:5], ["0", "5"]),
+    }
+    return draw[name]()
+
+
+FIGURES = ["loss curve", "confusion, 2 classes", "confusion, 10 classes", "ROC, 2 classes", "ROC, 10 classes"]
+FIGURES += ["24 examples", "5 examples"]
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_each_figure_lies_inside_its_canvas(name):
+    figure = draw_figure(name)
+    width, height = figure.get_size_inches()
+    drawn = figure.get_tightbbox(figure.canvas.get_renderer())  # inches, every artist that is drawn
+    assert drawn.x0 >= 0 and drawn.y0 >= 0 and drawn.x1 <= width and drawn.y1 <= height, (name, drawn)
+    image = is_real_picture(figures.png(figure))
+    pixels = np.asarray(image.convert("RGB"))
+    border = np.concatenate([pixels[:2].reshape(-1, 3), pixels[-2:].reshape(-1, 3)])
+    border = np.concatenate([border, pixels[:, :2].reshape(-1, 3), pixels[:, -2:].reshape(-1, 3)])
+    assert np.all(border == 255), f"{name}: something is drawn on the edge of the canvas"
+
+
+def test_confusion_matrix_has_true_digits_as_rows_and_a_colour_scale_from_zero(root):
+    # true "0" three times, predicted "0" twice and "5" once; true "5" once, predicted "5"
+    figure = figures.confusion_matrix(np.array([0, 0, 0, 1]), np.array([0, 0, 1, 1]), ["0", "5"])
+    axis, colour_bar = figure.axes
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in axis.texts}
+    assert cells == {(0, 0): "2", (0, 1): "1", (1, 0): "0", (1, 1): "1"}  # (row, column) = (true, predicted)
+    assert axis.get_ylabel() == "true digit" and axis.get_xlabel() == "predicted digit"
+    assert colour_bar.get_ylim()[0] == 0
+    # DVC's confusion plot (dvc.yaml) is laid out the same way: predicted digit across, true digit down
+    import yaml
+
+    plots = yaml.safe_load((root / "dvc.yaml").read_text())["plots"]
+    specs = [spec for plot in plots if isinstance(plot, dict) for spec in plot.values()]
+    (confusion,) = [spec for spec in specs if spec.get("template") == "confusion"]
+    assert confusion["x"] == "predicted" and confusion["y"] == {"reports/predictions.csv": "actual"}
+    assert (confusion["x_label"], confusion["y_label"]) == ("predicted digit", "true digit")
 
 
 @pytest.fixture
@@ -97,24 +160,22 @@ def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project, run_s
     metrics = json.loads((project / "reports/metrics.json").read_text())
     net = MLP.load(project / "models/model.npz")
     X_test, y_test = np.load(project / "data/split/X_test.npy"), np.load(project / "data/split/y_test.npy")
-    assert metrics["test"]["accuracy"] == round(float(np.mean(net.predict(X_test) == y_test)), 4)
-    assert metrics["test"]["loss"] == round(net.loss(X_test, y_test), 4)
-    assert set(metrics["test"]) == {
-        "loss",
-        "accuracy",
-        "accuracy_ci95",
-        "roc_auc",
-        "macro_avg",
-        "weighted_avg",
-        "per_class",
+    assert metrics["test_accuracy"] == round(float(np.mean(net.predict(X_test) == y_test)), 4)
+    assert metrics["test_loss"] == round(net.loss(X_test, y_test), 4)
+    assert set(metrics) == {
+        "test_accuracy",
+        "test_accuracy_low",
+        "test_accuracy_high",
+        "test_loss",
+        "test_roc_auc",
+        "baseline_test_accuracy",
     }
-    assert set(metrics["train"]) == {"accuracy", "loss"}
     # the baseline is the one minimum of its convex loss: another solver, run to a tighter tolerance, agrees
     X_train, y_train = np.load(project / "data/split/X_train.npy"), np.load(project / "data/split/y_train.npy")
     mean, scale = X_train.mean(axis=0), X_train.std()
     linear = LogisticRegression(solver="newton-cg", tol=1e-8).fit((X_train - mean) / scale, y_train)
     expected = round(linear.score((X_test - mean) / scale, y_test), 4)
-    assert metrics["baseline"]["logistic_regression"]["test_accuracy"] == expected
+    assert metrics["baseline_test_accuracy"] == expected
     rows = (project / "reports/predictions.csv").read_text().splitlines()
     assert rows[0] == "actual,predicted,probability" and len(rows) == 11
     for name in ("loss_curve", "confusion_matrix", "roc_curve"):
@@ -140,29 +201,6 @@ def test_evaluate_refuses_a_model_of_other_classes_or_none(evaluated_tiny_projec
     result = run_stage(project, "evaluate")
     assert result.returncode == 1 and "model file models/model.npz not found" in result.stderr
     assert not (project / "reports/metrics.json").exists()
-
-
-def test_roc_points_and_confusion_counts_agree_with_sklearn():
-    from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
-
-    from signdigits.metrics import confusion_counts, roc_points
-
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 60)
-    scores = np.round(rng.random(60), 1)  # many ties, which share one threshold
-    fpr, tpr = roc_points(y, scores, 2)
-    ref_fpr, ref_tpr, _ = roc_curve(y, scores, drop_intermediate=False)
-    np.testing.assert_allclose(fpr, ref_fpr)
-    np.testing.assert_allclose(tpr, ref_tpr)
-    assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc_score(y, scores))
-    y3 = rng.integers(0, 3, 40)
-    proba = rng.dirichlet(np.ones(3), size=40)
-    fpr, tpr = roc_points(y3, proba, 3)
-    ref_fpr, ref_tpr, _ = roc_curve(np.eye(3)[y3].ravel(), proba.ravel(), drop_intermediate=False)
-    np.testing.assert_allclose(fpr, ref_fpr)
-    np.testing.assert_allclose(tpr, ref_tpr)
-    predicted = proba.argmax(axis=1)
-    np.testing.assert_array_equal(confusion_counts(y3, predicted, 3), confusion_matrix(y3, predicted, labels=[0, 1, 2]))
 
 
 def test_train_stage_stops_cleanly_when_training_diverges(evaluated_tiny_project, run_stage):

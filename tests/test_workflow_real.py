@@ -17,12 +17,12 @@ def test_edit_rerun_and_diff(built_copy, real_data, dvc, stages_run, set_params)
     assert (change["old"], change["new"]) == (0.01, 0.05)
 
     metrics_diff = json.loads(dvc(project, "metrics", "diff", "--json").stdout)["reports/metrics.json"]
-    loss = metrics_diff["test.loss"]
+    loss = metrics_diff["test_loss"]
     assert loss["old"] != loss["new"] and loss["diff"] == pytest.approx(loss["new"] - loss["old"], abs=1e-9)
-    assert "baseline.logistic_regression.test_accuracy" not in metrics_diff  # unchanged, so not listed
+    assert "baseline_test_accuracy" not in metrics_diff  # unchanged, so not listed
 
     text = dvc(project, "metrics", "diff").stdout
-    assert "test.loss" in text and "HEAD" in text and "workspace" in text
+    assert "test_loss" in text and "HEAD" in text and "workspace" in text
 
     out = project / "plots_diff"
     dvc(project, "plots", "diff", "-o", str(out))
@@ -42,5 +42,5 @@ def test_experiment_run_and_show(built_copy, real_data, dvc):
     assert "lr-high" in names
     run = next(exp for exp in experiments if exp.get("name") == "lr-high")["revs"][0]["data"]
     assert run["params"]["params.yaml"]["data"]["train"]["learning_rate"] == 0.1
-    assert "test" in run["metrics"]["reports/metrics.json"]["data"]
+    assert "test_loss" in run["metrics"]["reports/metrics.json"]["data"]
     assert "lr-high" in dvc(project, "exp", "show", "--no-pager", "--csv").stdout
