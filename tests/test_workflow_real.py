@@ -28,14 +28,23 @@ def test_edit_rerun_and_diff(built_copy, real_data, dvc, stages_run, set_params)
     dvc(project, "plots", "diff", "-o", str(out))
     page = (out / "index.html").read_text()
     assert "Loss per epoch" in page and "Confusion matrix" in page and "loss_curve.png" in page
+    assert all(f'"{title}"' in page for title in ("cross-entropy loss", "predicted digit", "true digit"))
     shown = project / "plots_show"
     dvc(project, "plots", "show", "-o", str(shown))
     assert (shown / "index.html").stat().st_size > 1000
 
 
-def test_experiment_run_and_show(built_copy, real_data, dvc):
+def changed_lines(git, project, path):
+    """The lines `git diff` shows removed or added in ``path``."""
+    diff = git(project, "diff", "--unified=0", "--", path).splitlines()
+    return [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+
+
+def test_experiment_run_and_show(built_copy, real_data, dvc, git):
     project = built_copy
     dvc(project, "exp", "run", "-n", "lr-high", "-S", "train.learning_rate=0.1", SIGN_DIGITS_DATA=real_data)
+    # DVC rewrote params.yaml with the new value; the layout makes that the only line it changed
+    assert changed_lines(git, project, "params.yaml") == ["-  learning_rate: 0.01", "+  learning_rate: 0.1"]
     table = json.loads(dvc(project, "exp", "show", "--json").stdout)
     experiments = [exp for commit in table for exp in (commit.get("experiments") or [])]
     names = [exp.get("name") for exp in experiments]
