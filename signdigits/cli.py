@@ -7,6 +7,7 @@ params.yaml, so a model keeps working after the params change.
 
 import argparse
 import json
+import math
 import sys
 
 import numpy as np
@@ -17,17 +18,29 @@ DEFAULT_MODEL = "models/model.npz"
 
 
 def load_predictor(model_path):
-    from signdigits.network import load_model
+    """The network in ``model_path`` and its metadata, checked for what prediction reads: the class names, the
+    image size and the pixel scale."""
+    from signdigits.modelfile import load_model
 
     net = load_model(model_path)
     meta = net.metadata
     missing = [key for key in ("classes", "image_size", "pixel_scale") if key not in meta]
     if missing:
         raise UsageError(f"{model_path} has no record of its {missing[0]}; train it with `dvc repro train`")
-    if meta["image_size"] ** 2 != net.n_inputs or len(meta["classes"]) != max(2, net.n_outputs):
+    classes, image_size, scale = meta["classes"], meta["image_size"], meta["pixel_scale"]
+    problem = None
+    if not (isinstance(classes, list) and all(isinstance(name, str) for name in classes)):
+        problem = f"classes {classes!r}, not a list of names"
+    elif isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        problem = f"image_size {image_size!r}, not a whole number of pixels ≥ 1"
+    elif isinstance(scale, bool) or not isinstance(scale, int | float) or not (math.isfinite(scale) and scale > 0):
+        problem = f"pixel_scale {scale!r}, not a finite number > 0"
+    if problem:
+        raise UsageError(f"{model_path} records {problem}; retrain it with `dvc repro train`")
+    if image_size**2 != net.n_inputs or len(classes) != max(2, net.n_outputs):
         raise UsageError(
-            f"{model_path} is inconsistent: {net.n_inputs} inputs for {meta['image_size']}² pixels, "
-            f"{net.n_outputs} outputs for classes {meta['classes']}; retrain it with `dvc repro train`"
+            f"{model_path} is inconsistent: {net.n_inputs} inputs for {image_size}² pixels, "
+            f"{net.n_outputs} outputs for classes {classes}; retrain it with `dvc repro train`"
         )
     return net, meta
 

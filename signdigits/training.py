@@ -9,7 +9,7 @@ from signdigits.augment import augmenter
 from signdigits.cnn import CNN
 from signdigits.mlp import MLP
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
 
 class EpochProgress:
@@ -29,8 +29,8 @@ class EpochProgress:
         done = row["epoch"] / self.epochs
         bar = "#" * int(20 * done) + "." * (20 - int(20 * done))
         held_out = ""
-        if "test_loss" in row:
-            held_out = f"  test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.3f}"
+        if "val_loss" in row:
+            held_out = f"  val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.3f}"
         spent = now - self.start
         print(
             f"epoch {row['epoch']:>{len(str(self.epochs))}}/{self.epochs} [{bar}]  loss {row['train_loss']:.4f} "

@@ -8,7 +8,7 @@ from pathlib import Path
 from signdigits.errors import exit_code
 from signdigits.evaluation import check_model_matches, evaluate, figures, logistic_regression_baseline, predict_split
 from signdigits.files import load_split, write_outputs
-from signdigits.network import load_model
+from signdigits.modelfile import load_model
 from signdigits.training import read_history_tsv
 
 MODEL = "models/model.npz"

@@ -5,6 +5,7 @@ import sys
 
 from signdigits.errors import exit_code
 from signdigits.files import load_array, load_json, write_outputs
+from signdigits.modelfile import model_bytes
 from signdigits.params import load_params
 from signdigits.training import history_tsv, train
 
@@ -16,7 +17,7 @@ def main():
     X_test, y_test = load_array("data/split/X_test.npy"), load_array("data/split/y_test.npy")
     net, history = train(params, X_train, y_train, X_test, y_test, n_classes=len(meta["classes"]))
     net.metadata = meta | {"train": params}
-    write_outputs({"models/model.npz": net.to_bytes(), "reports/train_history.tsv": history_tsv(history)})
+    write_outputs({"models/model.npz": model_bytes(net), "reports/train_history.tsv": history_tsv(history)})
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import pytest
 from scipy.signal import correlate2d
 
 from signdigits.cnn import CNN, col2im, im2col, max_pool, max_pool_backward
-from signdigits.network import load_model
+from signdigits.modelfile import load_model, save_model
 
 
 def naive_max_pool(R):
@@ -128,7 +128,7 @@ def test_it_learns_shifted_bars_and_round_trips(tmp_path):
     net.fit(X, y, epochs=15, batch_size=16, learning_rate=0.01, optimizer="adam")
     assert net.accuracy(X, y) == 1.0
     net.metadata = {"classes": ["0", "5"], "image_size": side}
-    net.save(tmp_path / "cnn.npz")
+    save_model(net, tmp_path / "cnn.npz")
     loaded = load_model(tmp_path / "cnn.npz")
     assert isinstance(loaded, CNN) and loaded.architecture() == net.architecture()
     np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))

@@ -17,7 +17,7 @@ from signdigits.metrics import (
     roc_curves,
     wilson_interval,
 )
-from signdigits.mlp import MLP
+from signdigits.modelfile import load_model, save_model
 
 
 @pytest.mark.parametrize(
@@ -80,8 +80,8 @@ def is_real_picture(png: bytes, min_side=200):
 def draw_figure(name):
     """Each figure evaluate draws, on small made-up data, by name."""
     rng = np.random.default_rng(0)
-    history = {"epoch": np.arange(1, 6), "train_loss": np.linspace(1, 0.2, 5), "test_loss": np.linspace(1, 0.3, 5)}
-    history |= {"train_accuracy": np.linspace(0.5, 1, 5), "test_accuracy": np.linspace(0.5, 0.9, 5)}
+    history = {"epoch": np.arange(1, 6), "train_loss": np.linspace(1, 0.2, 5), "val_loss": np.linspace(1, 0.3, 5)}
+    history |= {"train_accuracy": np.linspace(0.5, 1, 5), "val_accuracy": np.linspace(0.5, 0.9, 5)}
     digits = [str(d) for d in range(10)]
     y10 = np.arange(200) % 10
     proba10 = rng.dirichlet(np.ones(10), size=200) + 2 * np.eye(10)[y10]
@@ -158,7 +158,7 @@ def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project, run_s
         result = run_stage(project, stage)
         assert result.returncode == 0, result.stderr
     metrics = json.loads((project / "reports/metrics.json").read_text())
-    net = MLP.load(project / "models/model.npz")
+    net = load_model(project / "models/model.npz")
     X_test, y_test = np.load(project / "data/split/X_test.npy"), np.load(project / "data/split/y_test.npy")
     assert metrics["test_accuracy"] == round(float(np.mean(net.predict(X_test) == y_test)), 4)
     assert metrics["test_loss"] == round(net.loss(X_test, y_test), 4)
@@ -182,16 +182,16 @@ def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project, run_s
         is_real_picture((project / f"reports/figures/{name}.png").read_bytes())
     is_real_picture((project / "reports/prediction_examples.png").read_bytes())
     history = (project / "reports/train_history.tsv").read_text().splitlines()
-    assert history[0].split("\t") == ["epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy"]
+    assert history[0].split("\t") == ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"]
     assert len(history) == 101
 
 
 def test_evaluate_refuses_a_model_of_other_classes_or_none(evaluated_tiny_project, run_stage):
     project = evaluated_tiny_project
     assert run_stage(project, "train").returncode == 0
-    net = MLP.load(project / "models/model.npz")
+    net = load_model(project / "models/model.npz")
     net.metadata["classes"] = ["1", "2"]
-    net.save(project / "models/model.npz")
+    save_model(net, project / "models/model.npz")
     shutil.rmtree(project / "reports" / "figures", ignore_errors=True)
     result = run_stage(project, "evaluate")
     assert result.returncode == 1
@@ -213,5 +213,5 @@ def test_train_stage_stops_cleanly_when_training_diverges(evaluated_tiny_project
     result = run_stage(project, "train")
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: training diverged at epoch 1")
-    assert "use a smaller train.learning_rate than 1e+30" in result.stderr
+    assert "train.learning_rate (1e+30, try it smaller) and train.weight_decay" in result.stderr
     assert not (project / "models").exists() and not (project / "reports/train_history.tsv").exists()

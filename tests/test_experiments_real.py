@@ -95,7 +95,7 @@ def test_ten_digit_cnn_configuration(built_copy, real_data, dvc):
     dvc(built_copy, *command, SIGN_DIGITS_DATA=real_data)
     metrics = json.loads((built_copy / "reports/metrics.json").read_text())
     assert metrics["test_accuracy"] >= 0.97
-    from signdigits.network import load_model
+    from signdigits.modelfile import load_model
 
     net = load_model(built_copy / "models/model.npz")
     assert type(net).__name__ == "CNN" and net.channels == [16, 32] and net.n_outputs == 10

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from signdigits.mlp import MLP
+from signdigits.modelfile import load_model, save_model
 
 
 def predict(*args, cwd=None):
@@ -32,7 +33,7 @@ def tiny_model(tmp_path_factory, half_image):
     net.fit(X, sides, epochs=20, learning_rate=0.1)
     net.metadata = {"classes": ["0", "5"], "image_size": 8, "pixel_scale": 255.0}
     path = tmp_path_factory.mktemp("model") / "model.npz"
-    net.save(path)
+    save_model(net, path)
     return path
 
 
@@ -92,14 +93,14 @@ def test_bad_input(tiny_model, photos, tmp_path):
     broken = tmp_path / "broken.npz"
     broken.write_bytes(tiny_model.read_bytes()[:100])
     cases.append(((photos / "gray.jpg", "--model", broken), "is not a readable model file"))
-    other_size = MLP.load(tiny_model)
+    other_size = load_model(tiny_model)
     other_size.metadata["image_size"] = 28  # says 28² pixels, has 64 inputs
-    other_size.save(tmp_path / "other.npz")
+    save_model(other_size, tmp_path / "other.npz")
     cases.append(
         ((photos / "gray.jpg", "--model", tmp_path / "other.npz"), "is inconsistent: 64 inputs for 28² pixels")
     )
     bare = MLP(64, 2, 1)
-    bare.save(tmp_path / "bare.npz")
+    save_model(bare, tmp_path / "bare.npz")
     cases.append(((photos / "gray.jpg", "--model", tmp_path / "bare.npz"), "has no record of its classes"))
     for args, message in cases:
         result = predict(*args)

@@ -14,19 +14,19 @@ def test_progress_is_quiet_for_short_runs_then_shows_a_bar():
     quiet({"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.8})
     assert stream.getvalue() == ""
     loud = EpochProgress(10, stream=stream, quiet_for=-1, every=0)
-    loud({"epoch": 5, "train_loss": 0.5, "train_accuracy": 0.8, "test_loss": 0.6, "test_accuracy": 0.7})
+    loud({"epoch": 5, "train_loss": 0.5, "train_accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7})
     line = stream.getvalue()
-    assert line.startswith("epoch  5/10 [##########..........]  loss 0.5000 acc 0.800  test loss 0.6000 acc 0.700")
+    assert line.startswith("epoch  5/10 [##########..........]  loss 0.5000 acc 0.800  val loss 0.6000 acc 0.700")
     assert "s left" in line
 
 
 def test_history_tsv_round_trip():
     history = [
-        {"epoch": e, "train_loss": 1 / e, "train_accuracy": 0.5, "test_loss": 2 / e, "test_accuracy": 0.4}
+        {"epoch": e, "train_loss": 1 / e, "train_accuracy": 0.5, "val_loss": 2 / e, "val_accuracy": 0.4}
         for e in (1, 2, 3)
     ]
     columns = read_history_tsv(history_tsv(history))
-    np.testing.assert_allclose(columns["test_loss"], [2, 1, 2 / 3], atol=1e-6)
+    np.testing.assert_allclose(columns["val_loss"], [2, 1, 2 / 3], atol=1e-6)
     assert columns["epoch"].tolist() == [1, 2, 3]
 
 

@@ -1,0 +1,183 @@
+"""The model file: one .npz (a zip of .npy arrays, never a pickle) holding a network's params, its input scaling
+if it standardizes, and a JSON ``header`` = {"architecture": {"format": ..., constructor arguments},
+"metadata": {...}}. This is the one module that knows every network class.
+
+Loading trusts nothing in the file. In order, before the network is built (building allocates its params):
+the file is a zip of .npy members; the header is JSON of the right types; the architecture's format is known;
+each array's shape and dtype, read from its .npy header (a few bytes), are exactly those the architecture
+implies. Only then are the arrays read (their size is now known to match) and checked to be finite.
+"""
+
+import io
+import json
+import math
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from signdigits.cnn import CNN
+from signdigits.errors import UsageError
+from signdigits.files import write_outputs
+from signdigits.mlp import MLP
+from signdigits.network import ACTIVATIONS
+
+NETWORKS = {kind.FORMAT: kind for kind in (MLP, CNN)}
+SCALING = ("input_mean", "input_scale")
+HEADER_LIMIT = 1 << 20  # bytes: a header is a few hundred; anything past this is not a model file
+FIX = "retrain it with `dvc repro train`"
+NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+# The type of each constructor argument a header may give (anything else is refused before any allocation).
+ARGUMENT_TYPES = {
+    "n_inputs": "count",
+    "n_hidden": "count",
+    "n_outputs": "count",
+    "kernel_size": "count",
+    "channels": "counts",
+    "seed": "integer",
+    "activation": "activation",
+    "standardize": "bool",
+}
+
+
+def model_bytes(net) -> bytes:
+    """The network as .npz bytes: its params, its input scaling if any, and the JSON header."""
+    architecture = {"format": net.FORMAT, **net.architecture()}
+    header = json.dumps({"architecture": architecture, "metadata": net.metadata})
+    scaling = {}
+    if net.input_mean is not None:
+        scaling = {"input_mean": net.input_mean, "input_scale": np.asarray(net.input_scale)}
+    buffer = io.BytesIO()
+    np.savez(buffer, header=np.array(header), **net.params, **scaling)
+    return buffer.getvalue()
+
+
+def save_model(net, path):
+    write_outputs({path: model_bytes(net)})
+
+
+def param_shapes(kind, architecture) -> dict:
+    """{name: shape} of the params a network of class ``kind`` with these constructor arguments has, worked out
+    from the arguments alone (nothing allocated)."""
+    n_outputs = architecture["n_outputs"]
+    if kind is MLP:
+        n_inputs, n_hidden = architecture["n_inputs"], architecture["n_hidden"]
+        return {"W1": (n_inputs, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_outputs), "b2": (n_outputs,)}
+    # the CNN (see cnn.py): L convolutions (F_l, C_l, k, k), each halving the side, then dense, then output
+    side = math.isqrt(architecture["n_inputs"])
+    k, channels, n_hidden = architecture["kernel_size"], architecture["channels"], architecture["n_hidden"]
+    shapes, in_channels = {}, 1
+    for l, out_channels in enumerate(channels, start=1):
+        shapes[f"W{l}"], shapes[f"b{l}"] = (out_channels, in_channels, k, k), (out_channels,)
+        in_channels, side = out_channels, side // 2
+    dense, output = len(channels) + 1, len(channels) + 2
+    shapes[f"W{dense}"], shapes[f"b{dense}"] = (in_channels * side * side, n_hidden), (n_hidden,)
+    shapes[f"W{output}"], shapes[f"b{output}"] = (n_hidden, n_outputs), (n_outputs,)
+    return shapes
+
+
+def _check_argument(name, value):
+    kind = ARGUMENT_TYPES.get(name)
+    is_integer = isinstance(value, int) and not isinstance(value, bool)
+    return {
+        "count": is_integer and value >= 1,
+        "counts": isinstance(value, list) and bool(value) and all(_check_argument("n_hidden", v) for v in value),
+        "integer": is_integer,
+        "activation": isinstance(value, str) and value in ACTIVATIONS,
+        "bool": isinstance(value, bool),
+    }.get(kind, False)
+
+
+def _architecture(header_text, path):
+    """(network class, constructor arguments) from the header, every argument of the right type."""
+    try:
+        header = json.loads(header_text)
+        spec = dict(header["architecture"])
+        kind = NETWORKS[spec.pop("format")]
+        metadata = header.get("metadata", {})
+    except Exception as error:
+        raise UsageError(f"{path} is not a signdigits model (header: {type(error).__name__} {error}); {FIX}") from None
+    for name, value in spec.items():
+        if not _check_argument(name, value):
+            raise UsageError(f"{path}: architecture.{name} = {value!r} is not valid in a model file header; {FIX}")
+    if not isinstance(metadata, dict):
+        raise UsageError(f"{path}: the header's metadata is not a mapping; {FIX}")
+    return kind, spec, metadata
+
+
+def _array_headers(archive, path):
+    """{name: (shape, dtype)} of every .npy member, read from the members' .npy headers only."""
+    found = {}
+    for info in archive.infolist():
+        if not info.filename.endswith(".npy"):
+            raise UsageError(f"{path} holds {info.filename}, which is not an array; {FIX}")
+        with archive.open(info) as member:
+            try:
+                read_header = NPY_HEADERS[np.lib.format.read_magic(member)]
+                shape, _, dtype = read_header(member)
+            except Exception as error:
+                raise UsageError(f"{path}: {info.filename} is not a .npy array ({error}); {FIX}") from None
+        found[info.filename[: -len(".npy")]] = (shape, dtype)
+    return found
+
+
+def _read_array(archive, name):
+    with archive.open(f"{name}.npy") as member:
+        return np.lib.format.read_array(member, allow_pickle=False)
+
+
+def load_model(path):
+    """The network saved in ``path``; a missing, corrupt, foreign or inconsistent file is a one-line UsageError
+    that says what is wrong."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as file:
+            start = file.read(6)
+        archive = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise UsageError(f"model file {path} not found; {FIX}") from None
+    except (OSError, zipfile.BadZipFile) as error:
+        what = "a single .npy array" if start == b"\x93NUMPY" else "not a readable model file"
+        raise UsageError(f"{path} is {what}, not a model (.npz zip of arrays) ({error}); {FIX}") from None
+    with archive:
+        try:
+            arrays = _array_headers(archive, path)
+        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            raise UsageError(f"{path} is not a readable model file ({error}); {FIX}") from None
+        shape, dtype = arrays.pop("header", ((None,), np.dtype("O")))
+        if shape != () or dtype.kind != "U" or dtype.itemsize > HEADER_LIMIT:
+            raise UsageError(f"{path} has no JSON header (a text array); it is not a signdigits model; {FIX}")
+        kind, spec, metadata = _architecture(str(_read_array(archive, "header")), path)
+        try:
+            expected = param_shapes(kind, spec)
+            if spec["standardize"]:
+                expected |= {"input_mean": (spec["n_inputs"],), "input_scale": ()}
+        except KeyError as error:
+            raise UsageError(f"{path}: the header's architecture has no {error.args[0]}; {FIX}") from None
+        if set(arrays) != set(expected):
+            raise UsageError(f"{path} holds arrays {sorted(arrays)}, expected {sorted(expected)}; {FIX}")
+        for name, (shape, dtype) in arrays.items():
+            if shape != expected[name] or dtype.kind != "f":
+                raise UsageError(
+                    f"{path}: {name} has shape {shape} ({dtype}), but the header's architecture needs "
+                    f"{expected[name]} of floats; {FIX}"
+                )
+        try:
+            values = {name: _read_array(archive, name) for name in arrays}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+            raise UsageError(f"{path} is not a readable model file ({error}); {FIX}") from None
+    bad = [name for name, value in values.items() if not np.isfinite(value).all()]
+    if bad or (spec["standardize"] and not values["input_scale"] > 0):
+        problem = f"{bad[0]} holds values that are not finite floats" if bad else "input_scale is not > 0"
+        raise UsageError(f"{path}: {problem}; {FIX}")
+    try:
+        net = kind(**spec)  # the sizes are checked: this allocates no more than the file held
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"{path}: its header's architecture is impossible ({error}); {FIX}") from None
+    net.dtype = values[next(iter(net.params))].dtype
+    net.params = {name: values[name] for name in net.params}
+    if net.standardize:
+        net.input_mean, net.input_scale = values["input_mean"], values["input_scale"][()]
+    net.metadata = metadata
+    return net
