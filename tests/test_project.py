@@ -1,6 +1,10 @@
-"""The project's promises about itself: the README's two commands, DVC's configuration, the CI script."""
+"""The project's promises about itself: the README's two commands, DVC's configuration, the CI script, and
+dvc.yaml's dependencies matching what each stage imports."""
 
+import ast
 import configparser
+
+import yaml
 
 
 def test_readme_opens_with_the_two_commands(root):
@@ -16,3 +20,38 @@ def test_dvc_makes_no_network_calls_of_its_own(root):
     config = configparser.ConfigParser()
     config.read(root / ".dvc" / "config")
     assert config["core"]["analytics"] == "false" and config["core"]["check_update"] == "false"
+
+
+def project_imports(path, root):
+    """The signdigits modules (as file paths relative to ``root``) that the script or module at ``path`` imports,
+    directly or through other signdigits modules: read from the source with ast, not by running it."""
+    found, todo = set(), [path]
+    while todo:
+        tree = ast.parse(todo.pop().read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for name in names:
+                module = root / (name.replace(".", "/") + ".py")
+                if name.startswith("signdigits.") and module.exists() and module not in found:
+                    found.add(module)
+                    todo.append(module)
+    return {module.relative_to(root).as_posix() for module in found}
+
+
+def test_each_stage_declares_exactly_the_project_files_it_imports(root):
+    """dvc.yaml's promise: editing a module reruns exactly the stages whose scripts import it (the package's
+    __init__.py, run by every import, holds only its docstring and version, so no stage lists it)."""
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        script = f"stages/{name}.py"
+        assert stage["cmd"] == f"python {script}"
+        code = {dep for dep in stage["deps"] if dep.endswith(".py")}
+        expected = {script} | project_imports(root / script, root)
+        assert code == expected, f"stage {name}: missing {sorted(expected - code)}, extra {sorted(code - expected)}"
+    package = ast.parse((root / "signdigits/__init__.py").read_text()).body
+    assert [type(node) for node in package] == [ast.Expr, ast.Assign]  # the docstring and __version__
