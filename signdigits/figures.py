@@ -33,7 +33,7 @@ def loss_curve(history: dict):
     epoch = history["epoch"]
     for axis, metric, title in ((left, "loss", "Cross-entropy loss"), (right, "accuracy", "Accuracy")):
         axis.plot(epoch, history[f"train_{metric}"], label="train")
-        if f"test_{metric}" in history:
+        if f"val_{metric}" in history:
             axis.plot(epoch, history[f"val_{metric}"], label="held-out test")
         axis.set(title=title, xlabel="epoch", ylabel=metric)
         axis.grid(alpha=0.3)
