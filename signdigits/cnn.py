@@ -28,7 +28,8 @@ other than 1, batch normalisation, dropout.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from signdigits.network import ACTIVATIONS, GAIN_AFTER, Network, activate, activation_slope
+from signdigits.choices import ACTIVATIONS
+from signdigits.network import GAIN_AFTER, Network, activate, activation_slope
 
 
 def im2col(A, k):

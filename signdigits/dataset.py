@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
 
+from signdigits.choices import DIGITS
 from signdigits.errors import UsageError
 
 UPSTREAM_COMMIT = "4b09433ef9d5c60602e8805bb54b8aa2428527f8"
@@ -31,7 +32,6 @@ OFFLINE_HINT = (
     f"set {ENV_VARIABLE}=/path/to/Sign-Language-Digits-Dataset (a local copy: the folder, its Dataset/ "
     "folder, or the archive .zip) and rerun"
 )
-DIGITS = tuple(str(d) for d in range(10))
 
 
 @dataclass(frozen=True)

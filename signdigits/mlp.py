@@ -17,7 +17,8 @@ standardization.
 
 import numpy as np
 
-from signdigits.network import ACTIVATIONS, GAIN_AFTER, Network, activate, activation_slope
+from signdigits.choices import ACTIVATIONS
+from signdigits.network import GAIN_AFTER, Network, activate, activation_slope
 
 
 class MLP(Network):

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from signdigits.choices import ACTIVATIONS
 from signdigits.cnn import CNN
 from signdigits.errors import UsageError
 from signdigits.files import write_outputs
 from signdigits.mlp import MLP
-from signdigits.network import ACTIVATIONS
 
 NETWORKS = {kind.FORMAT: kind for kind in (MLP, CNN)}
 SCALING = ("input_mean", "input_scale")
@@ -77,16 +77,20 @@ def param_shapes(kind, architecture) -> dict:
     return shapes
 
 
-def _check_argument(name, value):
+def _valid_argument(name, value) -> bool:
     kind = ARGUMENT_TYPES.get(name)
-    is_integer = isinstance(value, int) and not isinstance(value, bool)
-    return {
-        "count": is_integer and value >= 1,
-        "counts": isinstance(value, list) and bool(value) and all(_check_argument("n_hidden", v) for v in value),
-        "integer": is_integer,
-        "activation": isinstance(value, str) and value in ACTIVATIONS,
-        "bool": isinstance(value, bool),
-    }.get(kind, False)
+    is_integer = isinstance(value, int) and not isinstance(value, bool)  # JSON true is not a count
+    if kind == "count":
+        return is_integer and value >= 1
+    if kind == "counts":
+        return isinstance(value, list) and bool(value) and all(_valid_argument("n_hidden", v) for v in value)
+    if kind == "integer":
+        return is_integer
+    if kind == "activation":
+        return isinstance(value, str) and value in ACTIVATIONS
+    if kind == "bool":
+        return isinstance(value, bool)
+    return False  # an argument no network takes
 
 
 def _architecture(header_text, path):
@@ -99,7 +103,7 @@ def _architecture(header_text, path):
     except Exception as error:
         raise UsageError(f"{path} is not a signdigits model (header: {type(error).__name__} {error}); {FIX}") from None
     for name, value in spec.items():
-        if not _check_argument(name, value):
+        if not _valid_argument(name, value):
             raise UsageError(f"{path}: architecture.{name} = {value!r} is not valid in a model file header; {FIX}")
     if not isinstance(metadata, dict):
         raise UsageError(f"{path}: the header's metadata is not a mapping; {FIX}")

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-OPTIMIZERS = ("sgd", "adam")
+from signdigits.choices import OPTIMIZERS
 
 
 def make_optimizer(name, params, momentum=0.0, beta1=0.9, beta2=0.999, eps=1e-8):

@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
+from signdigits.choices import ACTIVATIONS, DIGITS, MODELS, OPTIMIZERS
 from signdigits.errors import UsageError
 
-DIGITS = tuple(str(d) for d in range(10))
 # A configuration whose estimated training memory exceeds this is refused before it runs (see training_memory).
 MEMORY_LIMIT = 4 * 2**30
 
@@ -131,14 +131,14 @@ SCHEMA = {
     "filter": {"classes": digit_classes()},
     "split": {"test_size": number(0, 1, low_open=True, high_open=True), "seed": integer(0)},
     "train": {
-        "model": choice("mlp", "cnn"),
+        "model": choice(*MODELS),
         "conv_channels": channel_list(),
         "kernel_size": odd_integer(1, 9),
         "hidden_units": integer(1, 65536),
         "standardize": boolean(),
         "augment_shift": integer(0, 8),
-        "activation": choice("sigmoid", "tanh", "relu"),
-        "optimizer": choice("sgd", "adam"),
+        "activation": choice(*ACTIVATIONS),
+        "optimizer": choice(*OPTIMIZERS),
         "learning_rate": number(0, low_open=True),
         "momentum": number(0, 1, high_open=True),
         "weight_decay": number(0),

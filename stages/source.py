@@ -1,8 +1,7 @@
 """Stage source: check all of params.yaml, then record which dataset the pipeline reads (SIGN_DIGITS_DATA or
 ingest.source) and a digest of its content, in data/source.json. DVC cannot watch an environment variable, so
-this stage always runs (it takes a fraction of a second); ingest depends on its output and reruns only when the
-content changes. Running first, it also stops a run with a mistake anywhere in params.yaml before DVC removes any
-other stage's outputs.
+this stage always runs; ingest depends on its output and reruns only when the content changes. Running first,
+it also stops a run with a mistake anywhere in params.yaml before DVC removes any other stage's outputs.
 """
 
 import sys
