@@ -55,3 +55,38 @@ def test_each_stage_declares_exactly_the_project_files_it_imports(root):
         assert code == expected, f"stage {name}: missing {sorted(expected - code)}, extra {sorted(code - expected)}"
     package = ast.parse((root / "signdigits/__init__.py").read_text()).body
     assert [type(node) for node in package] == [ast.Expr, ast.Assign]  # the docstring and __version__
+
+
+def paths_in_script(path):
+    """(read, written): the data/, models/ and reports/ paths written as literals in a stage script; written are
+    the keys of a dict given to write_outputs, read are all the others."""
+    tree = ast.parse(path.read_text())
+    written = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "write_outputs":
+            for argument in node.args:
+                if isinstance(argument, ast.Dict):
+                    written |= {key.value for key in argument.keys if isinstance(key, ast.Constant)}
+    literals = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and node.value.split("/")[0] in ("data", "models", "reports")
+    }
+    return literals - written, written
+
+
+def test_the_paths_a_stage_script_names_are_declared_in_dvc_yaml(root):
+    """The scripts name their files literally, for the reader; dvc.yaml must declare each: a file read is (in) a
+    dep, a file written is (in) an out."""
+
+    def declared(path, entries):
+        names = [next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries]
+        return any(path == name or path.startswith(name.rstrip("/") + "/") for name in names)
+
+    for name, stage in yaml.safe_load((root / "dvc.yaml").read_text())["stages"].items():
+        read, written = paths_in_script(root / f"stages/{name}.py")
+        outs = stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", [])
+        assert all(declared(path, stage["deps"]) for path in read), (name, sorted(read), stage["deps"])
+        assert all(declared(path, outs) for path in written), (name, sorted(written), outs)
