@@ -2,7 +2,9 @@
 
 Each photo is preprocessed exactly as the pipeline did — read as a viewer shows it, grayscale, image_size²,
 divided by the pixel scale — with image_size, pixel scale and class names read from the model file, not from
-params.yaml, so a model keeps working after the params change.
+params.yaml, so a model keeps working after the params change. A photo that cannot be read is reported on
+stderr (``--json``: its entry holds ``error`` instead of ``digit``), the others are still predicted, and the exit
+status is 1.
 """
 
 import argparse
@@ -46,20 +48,28 @@ def load_predictor(model_path):
 
 
 def predict_photos(paths, model_path=DEFAULT_MODEL):
-    """[{path, digit, probability}] for each photo path, in order."""
+    """[{path, digit, probability}] for each photo path, in order; a photo that cannot be read gets
+    {path, error} instead, and the others are still predicted. A bad model stops everything (a UsageError)."""
     from signdigits.evaluation import confidence_of_prediction
     from signdigits.images import read_photo
     from signdigits.preprocess import normalize
 
     net, meta = load_predictor(model_path)
-    pixels = np.stack([read_photo(path, meta["image_size"], str(path)).reshape(-1) for path in paths])
-    X = normalize(pixels, meta["pixel_scale"])
-    predicted, proba = net.predict_with_proba(X)
-    confidence = confidence_of_prediction(proba, predicted)
-    return [
-        {"path": str(path), "digit": meta["classes"][k], "probability": round(float(p), 4)}
-        for path, k, p in zip(paths, predicted, confidence)
-    ]
+    results, rows = [], []
+    for path in paths:
+        try:
+            rows.append(read_photo(path, meta["image_size"], str(path)).reshape(-1))
+            results.append({"path": str(path)})
+        except UsageError as error:
+            results.append({"path": str(path), "error": " ".join(str(error).split())})
+    if rows:
+        X = normalize(np.stack(rows), meta["pixel_scale"])
+        predicted, proba = net.predict_with_proba(X)
+        confidence = confidence_of_prediction(proba, predicted)
+        readable = [result for result in results if "error" not in result]
+        for result, k, p in zip(readable, predicted, confidence):
+            result |= {"digit": meta["classes"][k], "probability": round(float(p), 4)}
+    return results
 
 
 def main(argv=None) -> int:
@@ -75,15 +85,21 @@ def main(argv=None) -> int:
     except SystemExit as stop:  # --help, or a usage mistake argparse has already explained on stderr
         return stop.code
 
+    failed = []
+
     def run():
         results = predict_photos(arguments.photos, arguments.model)
+        failed.extend(result for result in results if "error" in result)
         if arguments.json:
             print(json.dumps(results, indent=2))
-        else:
-            for result in results:
-                print(f"{result['path']}\t{result['digit']}\t{result['probability']:.4f}")
+        for result in results:  # each unreadable photo: one line on stderr, in the order given
+            if "error" in result:
+                print(f"error: {result['error']}", file=sys.stderr, flush=True)
+            elif not arguments.json:
+                print(f"{result['path']}\t{result['digit']}\t{result['probability']:.4f}", flush=True)
 
-    return exit_code(run)
+    # a bad model: exit status 1 and nothing predicted; a bad photo: the others predicted, then exit status 1
+    return exit_code(run) or (1 if failed else 0)
 
 
 if __name__ == "__main__":

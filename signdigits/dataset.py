@@ -9,11 +9,17 @@ A source is one of:
 - a ``.npz`` in the course format: ``dataset`` (N, side²) pixels 0–255 and ``labels`` (N,) digit strings.
 
 The environment variable SIGN_DIGITS_DATA, when set, takes the place of params.yaml's ``ingest.source``.
+
+Limits, checked before anything is read (the dataset's largest photo is 1.6 MB, all 2,062 are 28 MB):
+- a photo file, or zip member, of at most MAX_PHOTO_BYTES (from the zip's directory, before inflating it);
+- at most MAX_SOURCE_BYTES of photos in all, and an .npz's arrays likewise;
+- a photo of at most images.MAX_PIXELS pixels (from its header, before decoding it).
+A symbolic link is followed; a broken one, or a loop, is an error naming it.
 """
 
+import errno
 import hashlib
 import os
-import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +38,8 @@ OFFLINE_HINT = (
     f"set {ENV_VARIABLE}=/path/to/Sign-Language-Digits-Dataset (a local copy: the folder, its Dataset/ "
     "folder, or the archive .zip) and rerun"
 )
+MAX_PHOTO_BYTES = 64 * 2**20
+MAX_SOURCE_BYTES = 2 * 2**30
 
 
 @dataclass(frozen=True)
@@ -46,12 +54,16 @@ class Photo:
 @dataclass(frozen=True)
 class Source:
     kind: str  # "upstream", "tree", "zip" or "npz"
-    location: str  # the path or URL as given
+    location: str  # the URL, or the resolved path
     origin: str  # "params.yaml" or the environment variable
+    given: str  # the source as written there
 
-    def describe(self) -> str:
-        via = f"{ENV_VARIABLE}" if self.origin == ENV_VARIABLE else "ingest.source"
-        return f"{self.location} ({self.kind}, from {via})"
+    def describe(self) -> dict:
+        """What was read, for the ingest summary: the kind, and where it was named. A path given by the
+        environment variable is this machine's and is left out (committed reports stay the same everywhere)."""
+        if self.origin == ENV_VARIABLE:
+            return {"kind": self.kind, "from": ENV_VARIABLE}
+        return {"kind": self.kind, "from": "ingest.source", "location": self.given}
 
 
 def resolve_source(param_source: str, environ=os.environ) -> Source:
@@ -59,7 +71,7 @@ def resolve_source(param_source: str, environ=os.environ) -> Source:
     override = environ.get(ENV_VARIABLE, "").strip()
     location, origin = (override, ENV_VARIABLE) if override else (param_source, "params.yaml")
     if location == "upstream":
-        return Source("upstream", UPSTREAM_URL, origin)
+        return Source("upstream", UPSTREAM_URL, origin, location)
     path = Path(location).expanduser()
     where = f"{ENV_VARIABLE}" if origin == ENV_VARIABLE else "ingest.source in params.yaml"
     if not path.exists():
@@ -68,10 +80,10 @@ def resolve_source(param_source: str, environ=os.environ) -> Source:
             "or 'upstream' to download)"
         )
     if path.is_dir():
-        return Source("tree", str(path.resolve()), origin)
+        return Source("tree", str(path.resolve()), origin, location)
     suffix = path.suffix.lower()
     if suffix in (".zip", ".npz"):
-        return Source(suffix[1:], str(path.resolve()), origin)
+        return Source(suffix[1:], str(path.resolve()), origin, location)
     raise UsageError(f"dataset source {location} is neither a folder, a .zip nor a .npz; fix {where}")
 
 
@@ -92,13 +104,14 @@ def _digit_root(relative_dirs: set[PurePosixPath]) -> PurePosixPath | None:
     return None
 
 
-def _select_photos(files: dict, dirs: set, where: str) -> list[Photo]:
-    """Photos of the digit folders among ``files`` ({relative path: reader}), sorted by digest path."""
+def _select_photos(files: dict, dirs: set, where: str) -> list[tuple[str, str, object]]:
+    """(digit, path in digest form, value) of the photos of the digit folders among ``files`` ({relative path:
+    value}), sorted by digest path."""
     root = _digit_root(dirs)
     if root is None:
         raise UsageError(f"{where} has no digit folders (0 … 9); point at the dataset folder or its Dataset/ folder")
     photos, per_digit = [], {d: 0 for d in DIGITS if root / d in dirs}
-    for path, read in files.items():
+    for path, value in files.items():
         relative = PurePosixPath(path).relative_to(root) if PurePosixPath(path).is_relative_to(root) else None
         if relative is None or len(relative.parts) != 2 or relative.parts[0] not in DIGITS:
             continue
@@ -106,24 +119,56 @@ def _select_photos(files: dict, dirs: set, where: str) -> list[Photo]:
             continue
         digit = relative.parts[0]
         per_digit[digit] += 1
-        photos.append(Photo(digit, f"Dataset/{relative}", read))
+        photos.append((digit, f"Dataset/{relative}", value))
     empty = [d for d, count in per_digit.items() if count == 0]
     if empty:
         raise UsageError(f"digit folder {empty[0]} in {where} holds no photos; add its photos or remove the folder")
-    return sorted(photos, key=lambda photo: photo.path)
+    return sorted(photos, key=lambda photo: photo[1])
+
+
+def _check_size(size: int, name: str) -> None:
+    if size > MAX_PHOTO_BYTES:
+        raise UsageError(
+            f"{name} is {size / 2**20:.0f} MiB, more than the limit of {MAX_PHOTO_BYTES // 2**20} MiB for one "
+            "photo; remove it or replace it with a smaller copy"
+        )
+
+
+def _read_file(path: Path) -> bytes:
+    """A photo file's bytes, its size checked first; an unreadable file or a bad symbolic link is a UsageError."""
+    try:
+        _check_size(path.stat().st_size, str(path))
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path} is a broken symbolic link (or vanished); remove it or point it at a photo") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise UsageError(f"{path} is a symbolic link loop; remove it or point it at a photo") from None
+        raise UsageError(f"cannot read {path} ({error.strerror}); check its permissions") from None
 
 
 def list_tree(root: Path) -> list[Photo]:
-    files, dirs = {}, set()
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not _is_hidden(d)]
+    """The photos of a folder tree. Symbolic links to files and folders are followed; a folder reached twice
+    (a link back up the tree) is an error instead of an endless walk."""
+    files, dirs, seen = {}, set(), set()
+
+    def refuse(error: OSError):
+        raise UsageError(f"cannot read the folder {error.filename} ({error.strerror}); check its permissions")
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=refuse):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            raise UsageError(
+                f"{dirpath} leads back to a folder already read (a symbolic link loop); remove the link"
+            )
+        seen.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
         relative_dir = PurePosixPath(Path(dirpath).relative_to(root).as_posix())
         for name in dirnames:
             dirs.add(relative_dir / name)
         for name in filenames:
-            full = Path(dirpath) / name
-            files[str(relative_dir / name)] = full.read_bytes
-    return _select_photos(files, dirs, str(root))
+            files[str(relative_dir / name)] = partial(_read_file, Path(dirpath) / name)
+    return [Photo(digit, path, read) for digit, path, read in _select_photos(files, dirs, str(root))]
 
 
 def _safe_member(name: str, archive: Path) -> PurePosixPath:
@@ -136,18 +181,35 @@ def _safe_member(name: str, archive: Path) -> PurePosixPath:
     return path
 
 
-def list_zip(archive: Path) -> list[Photo]:
-    """The photos of a zip, read in one pass while it is open (every member path is checked first)."""
+def list_zip(archive: Path, fix: str = "download or zip it again") -> list[Photo]:
+    """The photos of a zip, read in one pass while it is open. Every member path is checked first, and every
+    photo's size as the zip's directory states it (reading stops there: zipfile checks the length and CRC)."""
     try:
         with zipfile.ZipFile(archive) as opened:
             members = {_safe_member(m.filename, archive): m for m in opened.infolist()}
             dirs = {parent for path in members for parent in list(path.parents)[:-1]}
             dirs |= {path for path, member in members.items() if member.is_dir()}
-            files = {str(path): partial(opened.read, m) for path, m in members.items() if not m.is_dir()}
+            files = {str(path): m for path, m in members.items() if not m.is_dir()}
             selected = _select_photos(files, dirs, str(archive))
-            return [Photo(photo.label, photo.path, _constant(photo.read())) for photo in selected]
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
-        raise UsageError(f"{archive} is not a readable zip ({error}); download or zip it again") from None
+            for _, _, info in selected:
+                _check_size(info.file_size, f"{archive}: member {info.filename}")
+                if info.flag_bits & 0x1:
+                    raise UsageError(
+                        f"{archive}: member {info.filename} is encrypted; unzip it with its password and point "
+                        f"{ENV_VARIABLE} at the folder"
+                    )
+            _check_total(sum(info.file_size for _, _, info in selected), str(archive))
+            return [Photo(digit, path, _constant(opened.read(info))) for digit, path, info in selected]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as error:
+        raise UsageError(f"{archive} is not a readable zip ({error}); {fix}") from None
+
+
+def _check_total(size: int, where: str) -> None:
+    if size > MAX_SOURCE_BYTES:
+        raise UsageError(
+            f"{where} holds {size / 2**30:.1f} GiB of photos, more than the limit of "
+            f"{MAX_SOURCE_BYTES // 2**30} GiB; use a smaller dataset"
+        )
 
 
 def _constant(content: bytes):
@@ -167,20 +229,13 @@ def cache_dir(environ=os.environ) -> Path:
     return Path(base) / "signdigits"
 
 
-def _progress(done: int, total: int | None) -> None:
-    if total:
-        width = 30
-        filled = int(width * done / total)
-        bar = "#" * filled + "-" * (width - filled)
-        print(f"\rdownloading dataset [{bar}] {done / 2**20:5.1f}/{total / 2**20:.1f} MiB", end="", file=sys.stderr)
-    else:
-        print(f"\rdownloading dataset {done / 2**20:5.1f} MiB", end="", file=sys.stderr)
-
-
 def download(url: str, target: Path) -> Path:
-    """Download ``url`` to ``target`` once (a .part file renamed when complete), with a progress bar."""
+    """Download ``url`` to ``target`` once (a .part file renamed when complete), with a progress bar on stderr
+    when it is a terminal."""
     import urllib.error  # here, not at the top: the source stage, run on every `dvc repro`, never downloads
     import urllib.request
+
+    from tqdm import tqdm
 
     if target.exists():
         return target
@@ -189,12 +244,11 @@ def download(url: str, target: Path) -> Path:
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            done = 0
-            while chunk := response.read(1 << 16):
-                out.write(chunk)
-                done += len(chunk)
-                _progress(done, total)
-        print(file=sys.stderr)
+            # disable=None: quiet when stderr is not a terminal (a log, CI)
+            with tqdm(total=total, unit="B", unit_scale=True, desc="downloading dataset", disable=None) as bar:
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    bar.update(len(chunk))
     except (urllib.error.URLError, OSError, ValueError) as error:
         partial.unlink(missing_ok=True)
         reason = getattr(error, "reason", error)
@@ -217,7 +271,8 @@ def list_photos(source: Source, environ=os.environ) -> tuple[list[Photo], Path |
         return list_zip(Path(source.location)), Path(source.location)
     if source.kind == "upstream":
         archive = upstream_archive(environ)
-        return list_zip(archive), archive
+        # the download never replaces a file it finds: a damaged one must be deleted first
+        return list_zip(archive, f"delete it and rerun to download it again, or {OFFLINE_HINT}"), archive
     raise ValueError(source.kind)
 
 
@@ -237,7 +292,17 @@ def fingerprint(source: Source) -> str:
     if source.kind == "npz":
         return file_sha256(Path(source.location))
     photos, _ = list_photos(source)
-    return content_digest(photos, [photo.read() for photo in photos])
+    return content_digest(photos, read_contents(photos, source.location))
+
+
+def read_contents(photos: list[Photo], where: str) -> list[bytes]:
+    """Every photo's bytes, in order, stopping once they add up to more than MAX_SOURCE_BYTES."""
+    contents, total = [], 0
+    for photo in photos:
+        contents.append(photo.read())
+        total += len(contents[-1])
+        _check_total(total, where)
+    return contents
 
 
 def read_npz(path: Path, image_size: int):
@@ -248,6 +313,8 @@ def read_npz(path: Path, image_size: int):
 
     fix = "expected 'dataset' (N, side²) pixel values 0–255 and 'labels' (N,) digit strings '0'…'9'"
     try:
+        with zipfile.ZipFile(path) as opened:  # an .npz is a zip of .npy files: their sizes, before loading any
+            _check_total(sum(info.file_size for info in opened.infolist()), str(path))
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for key in ("dataset", "labels") if key not in archive.files]
             if missing:
@@ -260,7 +327,7 @@ def read_npz(path: Path, image_size: int):
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
         raise UsageError(f"{path} is not a readable .npz ({error}); {fix}") from None
     side = int(round(np.sqrt(pixels.shape[1]))) if pixels.ndim == 2 else 0
-    if pixels.ndim != 2 or side * side != pixels.shape[1] or pixels.shape[0] == 0:
+    if pixels.ndim != 2 or side * side != pixels.shape[1] or side == 0 or pixels.shape[0] == 0:
         raise UsageError(f"{path}: 'dataset' has shape {pixels.shape}, not (N, side²); {fix}")
     if labels.shape != (pixels.shape[0],):
         raise UsageError(f"{path}: 'labels' has shape {labels.shape}, 'dataset' has {pixels.shape[0]} rows; {fix}")
@@ -290,7 +357,7 @@ def ingest(source: Source, image_size: int, environ=os.environ):
         digest = file_sha256(Path(source.location))
     else:
         photos, archive = list_photos(source, environ)
-        contents = [photo.read() for photo in photos]
+        contents = read_contents(photos, source.location)
         digest = content_digest(photos, contents)
         if source.kind == "upstream" and digest != UPSTREAM_DIGEST:
             raise UsageError(

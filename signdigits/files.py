@@ -5,6 +5,7 @@ beside its target and renamed only once every one of them was written, so an int
 leaves either the complete new set or nothing new.
 """
 
+import contextlib
 import io
 import json
 import os
@@ -34,20 +35,28 @@ def to_bytes(content) -> bytes:
 
 
 def write_outputs(outputs: dict) -> None:
-    """Write ``{path: content}`` all-or-nothing (temporary files, then renames)."""
+    """Write ``{path: content}`` all-or-nothing (temporary files, then renames). A folder that cannot be written
+    (read-only, full, missing permissions) is a UsageError naming the file; no temporary file is left behind."""
     staged = []
     try:
         for path, content in outputs.items():
             path = Path(path)
+            data = to_bytes(content)
             path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             staged.append((temporary, path))
-            temporary.write_bytes(to_bytes(content))
+            temporary.write_bytes(data)
         for temporary, path in staged:
             os.replace(temporary, path)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise UsageError(
+            f"cannot write {path} ({reason}); make its folder writable or free some disk space, then rerun"
+        ) from None
     finally:
         for temporary, _ in staged:
-            temporary.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a folder that refused the file refuses its removal too
+                temporary.unlink(missing_ok=True)
 
 
 def load_array(path: str | Path):

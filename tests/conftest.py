@@ -297,3 +297,92 @@ def _numeric_gradient(net, X, y, name, weight_decay, h=1e-6):
 def numeric_gradient():
     """numeric_gradient(net, X, y, name, weight_decay, h=1e-6): dLoss/d params[name] by central differences."""
     return _numeric_gradient
+
+
+# --- hostile input: a tiny built project, and what a clean failure leaves -------------------------------------------
+def _artifacts(project: Path) -> dict:
+    """{path: bytes} of everything a run writes or records: data/, models/, reports/ and dvc.lock."""
+    found = {}
+    for folder in ("data", "models", "reports"):
+        for path in sorted((project / folder).rglob("*")):
+            if path.is_file():
+                found[path.relative_to(project).as_posix()] = path.read_bytes()
+    if (project / "dvc.lock").exists():
+        found["dvc.lock"] = (project / "dvc.lock").read_bytes()
+    return found
+
+
+@pytest.fixture(scope="session")
+def tiny_built(tmp_path_factory):
+    """(project, tree): a git copy of the project built by `dvc repro` on a tiny photo tree (digits 0, 5 and 3,
+    ten photos each, 8 × 8 pixels, classes 0 and 5) given through SIGN_DIGITS_DATA, as the real baseline is, and
+    committed, so that every artifact exists. Its params.yaml keeps `ingest.source: upstream`: a command that
+    reads the data must pass SIGN_DIGITS_DATA. Tests must not change either: they take ``tiny_copy``."""
+    base = tmp_path_factory.mktemp("tiny")
+    tree = _make_tree(base / "tree", per_digit=10)
+    project = _copy_project(base / "project")
+    _set_params(project, ingest={"image_size": 8}, filter={"classes": ["0", "5"]})
+    _git(project, "init", "-q", "-b", "main")
+    _git(project, "config", "user.email", "test@example.com")
+    _git(project, "config", "user.name", "test")
+    _dvc(project, "repro", SIGN_DIGITS_DATA=tree)
+    _git(project, "add", "-A")
+    _git(project, "commit", "-q", "-m", "tiny baseline")
+    return project, tree
+
+
+@pytest.fixture
+def tiny_copy(tiny_built, tmp_path):
+    """A private copy of the tiny built project (git history, DVC cache, artifacts) to break freely."""
+    copy = tmp_path / "project"
+    shutil.copytree(tiny_built[0], copy, symlinks=True)
+    return copy
+
+
+@pytest.fixture
+def tiny_tree(tiny_built, tmp_path):
+    """A private copy of the tiny project's photo tree, to break and hand over through SIGN_DIGITS_DATA."""
+    copy = tmp_path / "tree"
+    shutil.copytree(tiny_built[1], copy, symlinks=True)
+    return copy
+
+
+@pytest.fixture(scope="session")
+def artifacts():
+    """artifacts(project): {path: bytes} of data/, models/, reports/ and dvc.lock."""
+    return _artifacts
+
+
+def _is_dvc(result) -> bool:
+    return "dvc" in result.args[:3]
+
+
+def _one_error_line(result, message):
+    """The stderr of a failed command holds exactly one ``error: …`` line, containing ``message``, and no
+    traceback. The exit status is 1 (`dvc repro` exits 255 when a stage fails)."""
+    assert result.returncode == (255 if _is_dvc(result) else 1), (result.returncode, result.stdout, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    return errors[0]
+
+
+@pytest.fixture(scope="session")
+def failed_cleanly():
+    """failed_cleanly(result, message, project=None, before=None, changed=()): ``result`` exited with status 1 and
+    printed one ``error:`` line holding ``message`` and nothing else (DVC's own ERROR lines aside, for a
+    `dvc` run); the project's artifacts are byte for byte ``before``, apart from ``changed``; no temporary file."""
+
+    def failed_cleanly(result, message, project=None, before=None, changed=()):
+        line = _one_error_line(result, message)
+        if not _is_dvc(result):
+            assert result.stderr.strip() == line, result.stderr  # a stage or the CLI: that line alone
+        if project is not None:
+            after = _artifacts(project)
+            kept = {path: content for path, content in before.items() if path not in changed}
+            assert {path: after.get(path) for path in kept} == kept, [p for p in kept if after.get(p) != kept[p]]
+            leftovers = [p for p in project.rglob("*") if p.name.endswith((".tmp", ".part")) and ".dvc" not in p.parts]
+            assert not leftovers, leftovers
+        return line
+
+    return failed_cleanly

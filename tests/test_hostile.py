@@ -1,0 +1,461 @@
+"""A hostile user against a built project: bad params, sources, models, photos and file systems.
+
+Every case runs the command a user would (a stage as DVC runs it, `signdigits predict`, or `dvc repro`) in a
+private copy of a tiny project that has been built completely, and checks three things: exit status 1, one line
+``error: …`` on stderr saying what is wrong, and every artifact the build left (data/, models/, reports/, dvc.lock)
+byte for byte as it was, with no temporary file left behind.
+"""
+
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+import yaml
+
+# --- params: the source stage checks all of params.yaml, before `dvc repro` removes anything ----------------------
+PARAMS_CASES = {
+    "key typo in filter": ("classes:", "clases:", "unknown key filter.clases; the keys of 'filter' are classes"),
+    "section typo": ("train:", "trian:", "unknown section 'trian'; the sections are ingest, filter, split, train"),
+    "extra section": ("split:", "evaluate:\n  plots: true\nsplit:", "unknown section 'evaluate'"),
+    "epochs 0": ("epochs: 100", "epochs: 0", "train.epochs = 0 is not allowed; expected an integer ≥ 1"),
+    "weight decay inf": ("weight_decay: 0.0", "weight_decay: .inf", "train.weight_decay = inf is not a finite number"),
+    "learning rate nan": ("learning_rate: 0.01", "learning_rate: .nan", "train.learning_rate = nan is not a finite"),
+    "learning rate inf": ("learning_rate: 0.01", "learning_rate: .inf", "train.learning_rate = inf is not a finite"),
+    "learning rate quoted": ("learning_rate: 0.01", "learning_rate: '1e-3'", "train.learning_rate = '1e-3' is not"),
+    "negative momentum": ("momentum: 0.0", "momentum: -.5", "train.momentum = -0.5 is not allowed"),
+    "test size 1.5": ("test_size: 0.2", "test_size: 1.5", "split.test_size = 1.5 is not allowed"),
+    "batch size string": ("batch_size: 32", "batch_size: '32'", "train.batch_size = '32' is not allowed"),
+    "class twice": ("classes: ['0', '5']", "classes: ['0', '0']", "lists a class twice"),
+    "image size 4": ("image_size: 8", "image_size: 4", "ingest.image_size = 4 is not allowed"),
+    "even kernel": ("kernel_size: 3", "kernel_size: 4", "train.kernel_size = 4 is not allowed; expected an odd"),
+    "unknown activation": ("activation: sigmoid", "activation: softsign", "train.activation = 'softsign' is not"),
+    "cnn pooled to nothing": (
+        "model: mlp",
+        "model: cnn",
+        "train.conv_channels = [4, 4, 4, 4] has 4 conv blocks, whose 2×2 poolings shrink ingest.image_size = 8",
+    ),
+    "absurd memory": ("hidden_units: 128", "hidden_units: 65536", "need about 32 GiB to train (limit 4 GiB)"),
+    "broken YAML": ("seed: 42", "seed: [42", "is not valid YAML"),
+    "not a mapping": (None, "- ingest\n- train\n", "is not a mapping of sections ingest, filter, split, train"),
+    "empty file": (None, "", "is not a mapping of sections"),
+    "binary garbage": (None, b"\xff\xfe\x00garbage", "is not valid YAML"),
+}
+
+
+@pytest.mark.parametrize("case", PARAMS_CASES)
+def test_bad_params_stop_the_first_stage(case, tiny_copy, run_stage, artifacts, failed_cleanly):
+    old, new, message = PARAMS_CASES[case]
+    path = tiny_copy / "params.yaml"
+    document = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump(document, sort_keys=False, default_flow_style=None))  # lists on one line
+    if old is None:
+        path.write_bytes(new if isinstance(new, bytes) else new.encode())
+    else:
+        text = path.read_text()
+        assert old in text, old
+        text = text.replace(old, new, 1)
+        if case == "cnn pooled to nothing":
+            text = re.sub(r"conv_channels:.*", "conv_channels: [4, 4, 4, 4]", text)
+        if case == "absurd memory":
+            text = text.replace("image_size: 8", "image_size: 256")
+        path.write_text(text)
+    before = artifacts(tiny_copy)
+    failed_cleanly(run_stage(tiny_copy, "source"), message, tiny_copy, before)
+
+
+def test_params_file_missing(tiny_copy, run_stage, artifacts, failed_cleanly):
+    (tiny_copy / "params.yaml").unlink()
+    before = artifacts(tiny_copy)
+    message = "params.yaml not found; run from the project root"
+    failed_cleanly(run_stage(tiny_copy, "source"), message, tiny_copy, before)
+
+
+# --- sources: photo trees, zips and .npz files that try to break ingest -----------------------------------------------
+def png_header(width, height) -> bytes:
+    """A PNG that declares width × height pixels; its data is a few bytes (only its header is ever read)."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    data = chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + data + chunk(b"IEND", b"")
+
+
+def patch_zip(archive, central_offset, value_format, value):
+    """Overwrite one field of every central-directory and local header of ``archive`` (flag bits, method)."""
+    data = bytearray(archive.read_bytes())
+    for signature, offset in ((b"PK\x01\x02", central_offset), (b"PK\x03\x04", central_offset - 2)):
+        for match in re.finditer(re.escape(signature), bytes(data)):
+            struct.pack_into(value_format, data, match.start() + offset, value)
+    archive.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="session")
+def zip_bomb(tmp_path_factory, make_tree):
+    """A zip of about 5 MB holding the tiny tree's photos and one 1 GiB member (zeros) among the 0 photos."""
+    base = tmp_path_factory.mktemp("bomb")
+    tree = make_tree(base / "tree", digits=("0", "5"), per_digit=2)
+    archive = base / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+        for path in sorted(tree.rglob("*")):
+            out.write(path, path.relative_to(tree).as_posix())
+        with out.open("Dataset/0/IMG_huge.JPG", "w", force_zip64=True) as member:
+            zeros = bytes(2**20)
+            for _ in range(1024):
+                member.write(zeros)
+    return archive
+
+
+def break_tree(case, tree, tmp_path, zip_tree):
+    """Make the hostile source of ``case`` from a private copy of the tiny tree; return its path."""
+    photos = tree / "Dataset" / "5"
+    if case == "corrupt photo":
+        (photos / "IMG_bad.JPG").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    elif case == "truncated JPEG":
+        good = (tree / "Dataset" / "0" / "IMG_0.JPG").read_bytes()
+        (photos / "IMG_cut.JPG").write_bytes(good[: len(good) // 3])
+    elif case == "empty photo":
+        (photos / "IMG_empty.JPG").write_bytes(b"")
+    elif case == "decompression bomb":
+        (photos / "IMG_bomb.png").write_bytes(png_header(20000, 20000))
+    elif case == "too many pixels":
+        (photos / "IMG_big.png").write_bytes(png_header(8000, 8000))
+    elif case == "huge file":
+        with open(photos / "IMG_huge.JPG", "wb") as sparse:
+            sparse.truncate(65 * 2**20)  # sparse: takes no disk space
+    elif case == "broken symlink":
+        (photos / "IMG_link.JPG").symlink_to(tree / "nowhere.JPG")
+    elif case == "symlink to itself":
+        (photos / "IMG_self.JPG").symlink_to(photos / "IMG_self.JPG")
+    elif case == "folder symlink loop":
+        (photos / "again").symlink_to(tree / "Dataset")
+    elif case == "empty digit folder":
+        (tree / "Dataset" / "8").mkdir()
+    elif case == "no digit folders":
+        for folder in (tree / "Dataset").iterdir():
+            if folder.is_dir():
+                folder.rename(tree / "Dataset" / f"digit_{folder.name}")
+    elif case == "missing source":
+        return tmp_path / "no-such-folder"
+    elif case == "not a dataset file":
+        (tmp_path / "notes.txt").write_text("photos?")
+        return tmp_path / "notes.txt"
+    elif case.startswith("zip"):
+        archive = zip_tree(tree, tmp_path / "data.zip")
+        if case == "zip not a zip":
+            archive.write_text("this is text")
+        elif case == "zip slip":
+            with zipfile.ZipFile(archive, "a") as out:
+                out.writestr("../../etc/evil.png", b"x")
+        elif case == "zip encrypted member":
+            patch_zip(archive, 8, "<H", 1)  # general-purpose flag bit 0: encrypted
+        elif case == "zip unknown compression":
+            patch_zip(archive, 10, "<H", 99)  # AES: zipfile cannot inflate it
+        return archive
+    elif case.startswith("npz"):
+        path = tmp_path / "course.npz"
+        labels = np.array(["0", "5", "0", "5"])
+        if case == "npz no columns":
+            np.savez(path, dataset=np.zeros((4, 0)), labels=labels)
+        elif case == "npz is a .npy":
+            np.save(tmp_path / "course.npy", np.zeros((4, 64)))
+            (tmp_path / "course.npy").rename(path)
+        elif case == "npz pickled labels":
+            np.savez(path, dataset=np.zeros((4, 64)), labels=np.array(["0", 5, None, "5"], dtype=object))
+        elif case == "npz pixels out of range":
+            np.savez(path, dataset=np.full((4, 64), 300.0), labels=labels)
+        elif case == "npz not square":
+            np.savez(path, dataset=np.zeros((4, 63)), labels=labels)
+        elif case == "npz missing labels":
+            np.savez(path, dataset=np.zeros((4, 64)))
+        return path
+    return tree
+
+
+SOURCE_CASES = {
+    "corrupt photo": "Dataset/5/IMG_bad.JPG is corrupt or not an image",
+    "truncated JPEG": "Dataset/5/IMG_cut.JPG is corrupt or not an image",
+    "empty photo": "Dataset/5/IMG_empty.JPG is corrupt or not an image",
+    "decompression bomb": "Dataset/5/IMG_bomb.png is larger than the limit of 50,000,000 pixels; shrink it",
+    "too many pixels": "Dataset/5/IMG_big.png is 8000×8000 pixels, more than the limit of 50,000,000; shrink it",
+    "huge file": "IMG_huge.JPG is 65 MiB, more than the limit of 64 MiB for one photo",
+    "broken symlink": "IMG_link.JPG is a broken symbolic link (or vanished); remove it or point it at a photo",
+    "symlink to itself": "IMG_self.JPG is a symbolic link loop; remove it",
+    "folder symlink loop": "leads back to a folder already read (a symbolic link loop); remove the link",
+    "empty digit folder": "digit folder 8 in",
+    "no digit folders": "has no digit folders (0 … 9)",
+    "missing source": "no-such-folder does not exist; fix SIGN_DIGITS_DATA",
+    "not a dataset file": "notes.txt is neither a folder, a .zip nor a .npz; fix SIGN_DIGITS_DATA",
+    "zip not a zip": "data.zip is not a readable zip",
+    "zip slip": "member '../../etc/evil.png' would escape the extraction folder",
+    "zip encrypted member": "is encrypted; unzip it with its password and point SIGN_DIGITS_DATA at the folder",
+    "zip unknown compression": "data.zip is not a readable zip (That compression method is not supported)",
+    "npz no columns": "'dataset' has shape (4, 0), not (N, side²)",
+    "npz is a .npy": "course.npz is not a readable .npz (File is not a zip file)",
+    "npz pickled labels": "course.npz is not a readable .npz",
+    "npz pixels out of range": "'dataset' holds values outside 0–255",
+    "npz not square": "'dataset' has shape (4, 63), not (N, side²)",
+    "npz missing labels": "course.npz has no 'labels' array",
+}
+
+
+@pytest.mark.parametrize("case", SOURCE_CASES)
+def test_bad_sources_stop_ingest(case, tiny_copy, tiny_tree, tmp_path, run_stage, zip_tree, artifacts, failed_cleanly):
+    source = break_tree(case, tiny_tree, tmp_path, zip_tree)
+    before = artifacts(tiny_copy)
+    failed_cleanly(run_stage(tiny_copy, "ingest", SIGN_DIGITS_DATA=source), SOURCE_CASES[case], tiny_copy, before)
+
+
+def test_zip_bomb_is_refused_before_inflating(zip_bomb, tiny_copy, run_stage, artifacts, failed_cleanly):
+    """The 1 GiB member is refused from the size the zip's directory states: the message says so, and the
+    source stage, which digests every photo's bytes, fails the same way before ingest would run."""
+    assert zip_bomb.stat().st_size < 8 * 2**20
+    before = artifacts(tiny_copy)
+    message = "bomb.zip: member Dataset/0/IMG_huge.JPG is 1024 MiB, more than the limit of 64 MiB for one photo"
+    for stage in ("source", "ingest"):
+        failed_cleanly(run_stage(tiny_copy, stage, SIGN_DIGITS_DATA=zip_bomb), message, tiny_copy, before)
+
+
+def test_damaged_cached_download_says_to_delete_it(
+    tiny_copy, tmp_path, run_stage, set_params, artifacts, failed_cleanly
+):
+    from signdigits.dataset import UPSTREAM_COMMIT
+
+    cache = tmp_path / "cache"
+    archive = cache / "signdigits" / f"Sign-Language-Digits-Dataset-{UPSTREAM_COMMIT}.zip"
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"PK\x03\x04 half a download")
+    set_params(tiny_copy, ingest={"source": "upstream"})
+    before = artifacts(tiny_copy)
+    result = run_stage(tiny_copy, "ingest", XDG_CACHE_HOME=cache)
+    failed_cleanly(result, f"{archive} is not a readable zip", tiny_copy, before)
+    assert "delete it and rerun to download it again" in result.stderr
+
+
+# --- the file system: outputs that cannot be written, inputs that are gone or damaged -----------------------------
+FAILING_DISK = '''
+import errno, os, pathlib
+_write, _unlink = pathlib.Path.write_bytes, pathlib.Path.unlink
+CODE = errno.{code}
+
+def write_bytes(self, data):
+    if self.name.endswith(".tmp"):
+        if CODE == errno.ENOSPC:
+            _write(self, data[: len(data) // 2])  # half written when the disk fills up
+        raise OSError(CODE, os.strerror(CODE), str(self))
+    return _write(self, data)
+
+def unlink(self, missing_ok=False):
+    if CODE == errno.EROFS:  # a read-only file system refuses the clean-up too
+        raise OSError(CODE, os.strerror(CODE), str(self))
+    return _unlink(self, missing_ok=missing_ok)
+
+pathlib.Path.write_bytes, pathlib.Path.unlink = write_bytes, unlink
+'''
+
+
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        ("ENOSPC", "cannot write models/model.npz (No space left on device); make its folder writable or free"),
+        ("EROFS", "cannot write models/model.npz (Read-only file system)"),
+        ("EACCES", "cannot write models/model.npz (Permission denied)"),
+    ],
+)
+def test_unwritable_outputs(code, message, tiny_copy, tmp_path, run_stage, set_params, artifacts, failed_cleanly):
+    """A full disk, a read-only file system, a folder without write permission (emulated in the stage's own
+    process through sitecustomize, since the tests may run as root): one line, the old model intact."""
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "disk" / "sitecustomize.py").write_text(FAILING_DISK.format(code=code))
+    set_params(tiny_copy, train={"epochs": 3})
+    before = artifacts(tiny_copy)
+    result = run_stage(tiny_copy, "train", PYTHONPATH=f"{tiny_copy}{os.pathsep}{tmp_path / 'disk'}")
+    failed_cleanly(result, message, tiny_copy, before)
+
+
+def test_output_folder_taken_by_a_file(tiny_copy, run_stage, artifacts, failed_cleanly):
+    import shutil
+
+    shutil.rmtree(tiny_copy / "reports" / "figures")
+    (tiny_copy / "reports" / "figures").write_text("not a folder")
+    before = artifacts(tiny_copy)
+    failed_cleanly(run_stage(tiny_copy, "evaluate"), "cannot write reports/figures/", tiny_copy, before)
+
+
+def test_missing_and_damaged_inputs(tiny_copy, run_stage, artifacts, failed_cleanly):
+    (tiny_copy / "data" / "split" / "X_train.npy").write_bytes(b"\x93NUMPY garbage")
+    before = artifacts(tiny_copy)
+    failed_cleanly(run_stage(tiny_copy, "train"), "data/split/X_train.npy is not a valid .npy array", tiny_copy, before)
+    (tiny_copy / "data" / "filtered" / "images.npy").unlink()
+    before = artifacts(tiny_copy)
+    message = "data/filtered/images.npy not found; run `dvc repro`"
+    failed_cleanly(run_stage(tiny_copy, "normalize"), message, tiny_copy, before)
+
+
+# --- predict: one bad photo among good ones, bad models ----------------------------------------------------------
+def predict(project, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "signdigits", "predict", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project)},
+    )
+
+
+def bad_photo(case, folder):
+    path = folder / {"folder": "a_folder", "missing": "absent.jpg", "bomb": "bomb.png"}.get(case, f"{case}.jpg")
+    if case == "folder":
+        path.mkdir()
+    elif case == "text":
+        path.write_text("not an image")
+    elif case == "empty":
+        path.write_bytes(b"")
+    elif case == "bomb":
+        path.write_bytes(png_header(20000, 20000))
+    elif case == "loop":
+        path.symlink_to(path)
+    return path
+
+
+PREDICT_CASES = {
+    "missing": "absent.jpg: no such file; check the path",
+    "text": "text.jpg is corrupt or not an image",
+    "empty": "empty.jpg is corrupt or not an image",
+    "bomb": "bomb.png is larger than the limit of 50,000,000 pixels; shrink it",
+    "folder": "a_folder is a folder, not a photo",
+    "loop": "loop.jpg is corrupt or not an image",
+}
+
+
+@pytest.mark.parametrize("case", PREDICT_CASES)
+def test_predict_reports_a_bad_photo_and_predicts_the_rest(case, tiny_copy, tiny_tree, tmp_path):
+    good = [tiny_tree / "Dataset" / "0" / "IMG_0.JPG", tiny_tree / "Dataset" / "5" / "img_1.png"]
+    bad = bad_photo(case, tmp_path)
+    model = tiny_copy / "models" / "model.npz"
+    before = model.read_bytes()
+    result = predict(tiny_copy, good[0], bad, good[1])
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"error: {result.stderr.split('error: ')[1].strip()}"]
+    assert PREDICT_CASES[case] in result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [(row[0], row[1]) for row in rows] == [(str(good[0]), "0"), (str(good[1]), "5")]
+    as_json = predict(tiny_copy, "--json", good[0], bad, good[1])
+    assert as_json.returncode == 1 and as_json.stderr == result.stderr
+    entries = json.loads(as_json.stdout)
+    assert [entry["path"] for entry in entries] == [str(good[0]), str(bad), str(good[1])]
+    assert PREDICT_CASES[case] in entries[1]["error"] and "digit" not in entries[1]
+    assert [entries[0]["digit"], entries[2]["digit"]] == ["0", "5"]
+    assert model.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing model", "models/none.npz"),
+        ("model is a photo", "is not a readable model file"),
+        ("truncated model", "is not a readable model file"),
+    ],
+)
+def test_predict_with_a_bad_model_predicts_nothing(case, message, tiny_copy, tiny_tree, failed_cleanly):
+    photo = tiny_tree / "Dataset" / "0" / "IMG_0.JPG"
+    model = tiny_copy / "models" / "model.npz"
+    if case == "missing model":
+        model = tiny_copy / "models" / "none.npz"
+    elif case == "model is a photo":
+        model = tiny_copy / "photo.npz"
+        model.write_bytes(photo.read_bytes())
+    else:
+        model = tiny_copy / "cut.npz"
+        model.write_bytes((tiny_copy / "models" / "model.npz").read_bytes()[:200])
+    result = predict(tiny_copy, "--model", model, photo)
+    failed_cleanly(result, message)
+    assert result.stdout == ""
+
+
+# --- whole runs: `dvc repro` keeps the previous results when a stage fails ------------------------------------------
+def test_every_output_persists_through_a_failing_rerun(root):
+    """DVC deletes a stage's outputs before running it unless they are `persist: true`; every stage's are, and
+    every stage writes them all-or-nothing (write_outputs), so a failure leaves the previous ones in place."""
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        for kind in ("outs", "metrics", "plots"):
+            for entry in stage.get(kind, []):
+                (path, options), *_ = entry.items() if isinstance(entry, dict) else [(entry, {})]
+                assert options.get("persist") is True, f"{name}: {path} is not persist: true"
+
+
+def test_failed_runs_keep_model_metrics_and_data(tiny_copy, tiny_tree, dvc, set_params, artifacts, failed_cleanly):
+    """Bad params stop `dvc repro` in the source stage; a corrupt photo stops it in ingest, after DVC would have
+    deleted data/raw. Either way every artifact is as before, predict still works and `dvc status` names the
+    stage that failed."""
+    before = artifacts(tiny_copy)
+    set_params(tiny_copy, train={"epochs": 0})
+    result = dvc(tiny_copy, "repro", check=False, SIGN_DIGITS_DATA=tiny_tree)
+    failed_cleanly(result, "train.epochs = 0 is not allowed", tiny_copy, before)
+
+    set_params(tiny_copy, train={"epochs": 100})
+    (tiny_tree / "Dataset" / "5" / "IMG_bad.JPG").write_text("this is text")
+    result = dvc(tiny_copy, "repro", check=False, SIGN_DIGITS_DATA=tiny_tree)
+    # the source stage ran and recorded the new content; ingest failed and kept data/raw and its summary
+    rebuilt = ("data/source.json", "dvc.lock")
+    failed_cleanly(result, "Dataset/5/IMG_bad.JPG is corrupt", tiny_copy, before, changed=rebuilt)
+    assert "Running stage 'ingest'" in result.stdout
+    assert predict(tiny_copy, tiny_tree / "Dataset" / "0" / "IMG_0.JPG").returncode == 0
+    assert "ingest" in dvc(tiny_copy, "status").stdout
+
+
+def test_small_floats_through_dvc_exp_run(tiny_copy, tiny_tree, dvc):
+    """`dvc exp run -S train.weight_decay=1e-5` writes `1e-05`, which YAML 1.1 reads as a string: accepted."""
+    small = ("-S", "train.weight_decay=1e-5", "-S", "train.lr_decay=1E-3")
+    dvc(tiny_copy, "exp", "run", *small, SIGN_DIGITS_DATA=tiny_tree)
+    assert "weight_decay: 1e-05" in (tiny_copy / "params.yaml").read_text()
+    from signdigits.network import load_model
+
+    train = load_model(tiny_copy / "models" / "model.npz").metadata["train"]
+    assert (train["weight_decay"], train["lr_decay"]) == (1e-5, 1e-3)
+
+
+# --- a fresh clone: nothing committed records a machine's path, and the way back to the baseline works ----------
+def readme_line(root, start):
+    (line,) = [line for line in (root / "README.md").read_text().splitlines() if line.startswith(start)]
+    return line.split("  #")[0].strip()
+
+
+def test_fresh_clone_builds_clean_and_resets_to_the_baseline(tiny_built, tiny_tree, tmp_path, root, dvc, git):
+    """Clone the committed tiny baseline, build it from a copy of the data elsewhere (another machine's path):
+    git sees no change. Then make the committed dvc.lock name a model this clone never built, as a baseline
+    committed on a machine whose floats differ does, run an experiment, and run the README's way back."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(tiny_built[0]), str(clone)], check=True)
+    dvc(clone, "repro", SIGN_DIGITS_DATA=tiny_tree)
+    assert git(clone, "status", "--porcelain") == ""
+    assert str(tiny_tree) not in (clone / "reports" / "ingest_summary.json").read_text()
+    baseline_metrics = (clone / "reports" / "metrics.json").read_bytes()
+
+    lock = (clone / "dvc.lock").read_text()
+    model_hash = re.search(r"path: models/model.npz\n\s+hash: md5\n\s+md5: (\w+)", lock).group(1)
+    (clone / "dvc.lock").write_text(lock.replace(model_hash, "0123456789abcdef0123456789abcdef"))
+    git(clone, "commit", "-q", "-am", "the baseline as another machine committed it")
+
+    dvc(clone, "exp", "run", "-S", "train.learning_rate=0.05", SIGN_DIGITS_DATA=tiny_tree)
+    assert "learning_rate: 0.05" in (clone / "params.yaml").read_text()
+    reset = readme_line(root, "git checkout -- params.yaml")
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    env |= {"PYTHONPATH": str(clone), "SIGN_DIGITS_DATA": str(tiny_tree), "DVC_NO_ANALYTICS": "1"}
+    result = subprocess.run(["bash", "-c", reset], cwd=clone, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert git(clone, "status", "--porcelain", "params.yaml") == ""
+    assert (clone / "reports" / "metrics.json").read_bytes() == baseline_metrics
+    assert dvc(clone, "status").stdout.split() == ["source:", "always", "changed"]  # nothing else to do
+    from signdigits.network import load_model
+
+    assert load_model(clone / "models" / "model.npz").metadata["train"]["learning_rate"] == 0.01
