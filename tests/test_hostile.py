@@ -418,7 +418,7 @@ def test_small_floats_through_dvc_exp_run(tiny_copy, tiny_tree, dvc):
     small = ("-S", "train.weight_decay=1e-5", "-S", "train.lr_decay=1E-3")
     dvc(tiny_copy, "exp", "run", *small, SIGN_DIGITS_DATA=tiny_tree)
     assert "weight_decay: 1e-05" in (tiny_copy / "params.yaml").read_text()
-    from signdigits.network import load_model
+    from signdigits.modelfile import load_model
 
     train = load_model(tiny_copy / "models" / "model.npz").metadata["train"]
     assert (train["weight_decay"], train["lr_decay"]) == (1e-5, 1e-3)
@@ -456,6 +456,6 @@ def test_fresh_clone_builds_clean_and_resets_to_the_baseline(tiny_built, tiny_tr
     assert git(clone, "status", "--porcelain", "params.yaml") == ""
     assert (clone / "reports" / "metrics.json").read_bytes() == baseline_metrics
     assert dvc(clone, "status").stdout.split() == ["source:", "always", "changed"]  # nothing else to do
-    from signdigits.network import load_model
+    from signdigits.modelfile import load_model
 
     assert load_model(clone / "models" / "model.npz").metadata["train"]["learning_rate"] == 0.01
