@@ -337,11 +337,10 @@ PREDICT_CASES = {
 
 
 @pytest.mark.parametrize("case", PREDICT_CASES)
-def test_predict_reports_a_bad_photo_and_predicts_the_rest(case, tiny_copy, tiny_tree, tmp_path):
+def test_predict_reports_a_bad_photo_and_predicts_the_rest(case, tiny_copy, tiny_tree, tmp_path, artifacts):
     good = [tiny_tree / "Dataset" / "0" / "IMG_0.JPG", tiny_tree / "Dataset" / "5" / "img_1.png"]
     bad = bad_photo(case, tmp_path)
-    model = tiny_copy / "models" / "model.npz"
-    before = model.read_bytes()
+    before = artifacts(tiny_copy)
     result = predict(tiny_copy, good[0], bad, good[1])
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"error: {result.stderr.split('error: ')[1].strip()}"]
@@ -354,7 +353,7 @@ def test_predict_reports_a_bad_photo_and_predicts_the_rest(case, tiny_copy, tiny
     assert [entry["path"] for entry in entries] == [str(good[0]), str(bad), str(good[1])]
     assert PREDICT_CASES[case] in entries[1]["error"] and "digit" not in entries[1]
     assert [entries[0]["digit"], entries[2]["digit"]] == ["0", "5"]
-    assert model.read_bytes() == before
+    assert artifacts(tiny_copy) == before
 
 
 @pytest.mark.parametrize(
@@ -365,7 +364,7 @@ def test_predict_reports_a_bad_photo_and_predicts_the_rest(case, tiny_copy, tiny
         ("truncated model", "is not a readable model file"),
     ],
 )
-def test_predict_with_a_bad_model_predicts_nothing(case, message, tiny_copy, tiny_tree, failed_cleanly):
+def test_predict_with_a_bad_model_predicts_nothing(case, message, tiny_copy, tiny_tree, artifacts, failed_cleanly):
     photo = tiny_tree / "Dataset" / "0" / "IMG_0.JPG"
     model = tiny_copy / "models" / "model.npz"
     if case == "missing model":
@@ -376,8 +375,9 @@ def test_predict_with_a_bad_model_predicts_nothing(case, message, tiny_copy, tin
     else:
         model = tiny_copy / "cut.npz"
         model.write_bytes((tiny_copy / "models" / "model.npz").read_bytes()[:200])
+    before = artifacts(tiny_copy)
     result = predict(tiny_copy, "--model", model, photo)
-    failed_cleanly(result, message)
+    failed_cleanly(result, message, tiny_copy, before)
     assert result.stdout == ""
 
 
@@ -411,6 +411,19 @@ def test_failed_runs_keep_model_metrics_and_data(tiny_copy, tiny_tree, dvc, set_
     assert "Running stage 'ingest'" in result.stdout
     assert predict(tiny_copy, tiny_tree / "Dataset" / "0" / "IMG_0.JPG").returncode == 0
     assert "ingest" in dvc(tiny_copy, "status").stdout
+
+
+def test_diverging_training_keeps_the_previous_model(tiny_copy, tiny_tree, dvc, set_params, artifacts, failed_cleanly):
+    """A learning rate that makes the loss explode fails the train stage under `dvc repro`, after DVC would have
+    deleted the model, its history and (downstream) the metrics: all are still the previous run's."""
+    before = artifacts(tiny_copy)
+    set_params(tiny_copy, train={"learning_rate": 1e6, "activation": "relu"})
+    result = dvc(tiny_copy, "repro", check=False, SIGN_DIGITS_DATA=tiny_tree)
+    assert "Running stage 'train'" in result.stdout
+    message = "training diverged at epoch"
+    line = failed_cleanly(result, message, tiny_copy, before, changed=("data/source.json", "dvc.lock"))
+    assert "train.learning_rate (1000000.0, try it smaller) and train.weight_decay" in line
+    assert predict(tiny_copy, tiny_tree / "Dataset" / "5" / "img_1.png").returncode == 0
 
 
 def test_small_floats_through_dvc_exp_run(tiny_copy, tiny_tree, dvc):
