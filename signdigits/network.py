@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 from signdigits.errors import UsageError
 from signdigits.optim import make_optimizer
 
-CHUNK = 512  # rows per forward pass when predicting or evaluating: bounds the memory of large inputs
+CHUNK = 512  # rows per forward pass when predicting or evaluating: bounds the activations' memory
 DIVERGENCE_FACTOR = 10.0  # see ``diverged``
 
 
@@ -139,13 +139,17 @@ class Network:
         return self.n_outputs == 1
 
     # --- the input ------------------------------------------------------------------------------------------
-    def _input(self, X):
-        """X0, the rows as the first layer sees them: X checked, in the network's dtype, standardized if the
-        network standardizes (and has learnt μ and s)."""
+    def _checked(self, X):
+        """X as an (N, n_inputs) array in the network's dtype; any other shape is a ValueError."""
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_inputs:
             raise ValueError(f"X must have shape (N, {self.n_inputs}), not {X.shape}")
-        X = X.astype(self.dtype, copy=False)
+        return X.astype(self.dtype, copy=False)
+
+    def _input(self, X):
+        """X0, the rows as the first layer sees them: X checked, then standardized if the network standardizes
+        (and has learnt μ and s)."""
+        X = self._checked(X)
         return (X - self.input_mean) / self.input_scale if self.input_mean is not None else X
 
     # --- the output layer and the loss ----------------------------------------------------------------------
@@ -265,11 +269,11 @@ class Network:
         model as that epoch left it. Training that diverges (``diverged``) raises TrainingDiverged.
         """
         config = TrainingConfig(epochs, batch_size, learning_rate, optimizer, momentum, weight_decay, lr_decay, augment)
-        X, y = np.asarray(X), np.asarray(y)
+        X, y = self._checked(X), np.asarray(y)
         if self.standardize and self.input_mean is None:
-            mean, scale = standardization(self._input(X))
+            mean, scale = standardization(X)
             self.input_mean, self.input_scale = mean.astype(self.dtype), self.dtype.type(scale)
-        X0, Y = self._input(X), self._targets(y, self.dtype)  # checked and standardized once per fit
+        X0, Y = self._input(X), self._targets(y, self.dtype)  # standardized once per fit, not once per batch
         validation = None if X_val is None else (self._input(X_val), np.asarray(y_val))
         step = make_optimizer(config.optimizer, self.params, config.momentum)
         history = []
@@ -279,10 +283,11 @@ class Network:
                 X0_epoch = X0 if config.augment is None else self._input(config.augment(X, self.rng))
                 for batch in batches(self.rng.permutation(len(X0)), config.batch_size):
                     step(self._gradients(X0_epoch[batch], Y[batch], config.weight_decay), config.rate(epoch))
-                row = dict(zip(("train_loss", "train_accuracy"), self._scores(X0, y), strict=True))
+                train_loss, train_accuracy = self._scores(X0, y)
+                row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_accuracy}
                 if validation is not None:
-                    row |= dict(zip(("val_loss", "val_accuracy"), self._scores(*validation), strict=True))
-                row = {"epoch": epoch + 1} | row
+                    val_loss, val_accuracy = self._scores(*validation)
+                    row |= {"val_loss": val_loss, "val_accuracy": val_accuracy}
                 if diverged(row["train_loss"], untrained_loss, self.params):
                     raise TrainingDiverged(
                         f"training diverged at epoch {epoch + 1}: the training loss went from {untrained_loss:.4g} "
