@@ -90,3 +90,10 @@ def test_the_paths_a_stage_script_names_are_declared_in_dvc_yaml(root):
         outs = stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", [])
         assert all(declared(path, stage["deps"]) for path in read), (name, sorted(read), stage["deps"])
         assert all(declared(path, outs) for path in written), (name, sorted(written), outs)
+
+
+def test_no_module_imports_itself_back(root):
+    """The package's imports form no cycle: no module reaches itself through the modules it imports."""
+    for module in sorted((root / "signdigits").glob("*.py")):
+        name = module.relative_to(root).as_posix()
+        assert name not in project_imports(module, root), f"{name} imports itself back"
