@@ -1,4 +1,4 @@
-"""Command line: ``signdigits predict PHOTO [PHOTO …]`` (also ``python -m signdigits predict``).
+"""Command line: ``signdigits predict PHOTO [PHOTO …]`` and ``signdigits compare A B`` (also ``python -m signdigits``).
 
 Each photo is preprocessed exactly as the pipeline did — read as a viewer shows it, grayscale, image_size²,
 divided by the pixel scale — with image_size, pixel scale and class names read from the model file, not from
@@ -80,6 +80,8 @@ def main(argv=None) -> int:
     predict.add_argument("photos", nargs="+", metavar="PHOTO", help="JPEG or PNG photos of a hand sign")
     predict.add_argument("--model", default=DEFAULT_MODEL, help=f"model file (default: {DEFAULT_MODEL})")
     predict.add_argument("--json", action="store_true", help="print a JSON list instead of lines")
+    compare = commands.add_parser("compare", help="do two runs differ on the same photos? (exact McNemar test)")
+    compare.add_argument("runs", nargs=2, metavar="RUN", help="an experiment name, a git revision, or 'workspace'")
     try:
         arguments = parser.parse_args(argv)
     except SystemExit as stop:  # --help, or a usage mistake argparse has already explained on stderr
@@ -88,6 +90,11 @@ def main(argv=None) -> int:
     failed = []
 
     def run():
+        if arguments.command == "compare":
+            from signdigits.compare import compare, report
+
+            print(report(*arguments.runs, compare(*arguments.runs)))
+            return
         results = predict_photos(arguments.photos, arguments.model)
         failed.extend(result for result in results if "error" in result)
         if arguments.json:

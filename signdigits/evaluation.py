@@ -9,6 +9,7 @@ from threadpoolctl import threadpool_limits
 from signdigits.errors import UsageError
 from signdigits.metrics import DECIMALS, classification_report_text, held_out_metrics, macro_average_roc, roc_curves
 from signdigits.network import standardization
+from signdigits.stats import discordant_counts, mcnemar_p
 
 
 def check_model_matches(net, meta: dict, model_path: str) -> None:
@@ -79,8 +80,9 @@ def figures(history: dict, X_test, y_test, meta: dict, predictions: Predictions)
     return {path: draw.png(figure) for path, figure in drawn.items()}
 
 
-def logistic_regression_baseline(split: dict) -> dict:
-    """A plain linear model on the same train split: is the network worth it?
+def logistic_regression_baseline(split: dict, network_predicted) -> dict:
+    """A plain linear model on the same train split: is the network worth it? Its test accuracy, and the exact
+    McNemar p-value of the network (``network_predicted``, its test predictions) against it on the same photos.
 
     Its inputs are standardized as the network's (``standardization``), and it is fitted to convergence
     (tol 1e-6, float64, one BLAS thread): its loss is convex with one minimum, and stopping early or summing on
@@ -91,5 +93,9 @@ def logistic_regression_baseline(split: dict) -> dict:
     mean, scale = standardization(X_train)
     with threadpool_limits(limits=1, user_api="blas"):
         model = LogisticRegression(tol=1e-6, max_iter=10_000).fit((X_train - mean) / scale, split["y_train"])
-        accuracy = model.score((X_test - mean) / scale, split["y_test"])
-    return {"baseline_test_accuracy": round(float(accuracy), DECIMALS)}
+        predicted = model.predict((X_test - mean) / scale)
+    network_only, baseline_only = discordant_counts(split["y_test"], network_predicted, predicted)
+    return {
+        "baseline_test_accuracy": round(float(np.mean(predicted == split["y_test"])), DECIMALS),
+        "mcnemar_p_vs_baseline": round(mcnemar_p(network_only, baseline_only), DECIMALS),
+    }

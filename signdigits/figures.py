@@ -28,17 +28,27 @@ def png(figure) -> bytes:
 
 
 def loss_curve(history: dict):
-    """Train and held-out loss per epoch (left), accuracy (right)."""
+    """Loss (left) and accuracy (right) per epoch, from cross-validation: the mean over folds on their training
+    rows and on their validation folds, the validation curve in a band of ± one standard deviation over folds.
+    An empty history (cross-validation off) gives a figure that says so."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    if not history:
+        for axis in (left, right):
+            axis.axis("off")
+        figure.text(0.5, 0.5, "cross-validation is off (split.folds ≤ 1): no per-epoch curves", ha="center")
+        return figure
     epoch = history["epoch"]
     for axis, metric, title in ((left, "loss", "Cross-entropy loss"), (right, "accuracy", "Accuracy")):
-        axis.plot(epoch, history[f"train_{metric}"], label="train")
-        if f"val_{metric}" in history:
-            axis.plot(epoch, history[f"val_{metric}"], label="held-out test")
+        axis.plot(epoch, history[f"train_{metric}"], label="train (mean over folds)")
+        mean, std = history[f"val_{metric}"], history[f"val_{metric}_std"]
+        (line,) = axis.plot(epoch, mean, label="validation (mean over folds)")
+        band = {"color": line.get_color(), "alpha": 0.2, "label": "± 1 std over folds"}
+        high = np.minimum(mean + std, 1.0) if metric == "accuracy" else mean + std  # no accuracy above 1
+        axis.fill_between(epoch, mean - std, high, **band)
         axis.set(title=title, xlabel="epoch", ylabel=metric)
         axis.grid(alpha=0.3)
         axis.legend()
-    figure.suptitle("Training history")
+    figure.suptitle("Training history (cross-validation; the test split is not used)")
     return figure
 
 

@@ -1,9 +1,11 @@
-"""The numbers evaluate reports, all computed by scikit-learn and SciPy: accuracy with its Wilson interval, ROC AUC
-and ROC curves, and the seed's per-class table (precision, recall, f1, support)."""
+"""The numbers evaluate reports, all computed by scikit-learn and SciPy: accuracy with its Wilson interval
+(``stats.wilson_interval``), ROC AUC and ROC curves, and the seed's per-class table (precision, recall, f1,
+support)."""
 
 import numpy as np
-from scipy.stats import binomtest
 from sklearn.metrics import classification_report, roc_auc_score, roc_curve
+
+from signdigits.stats import wilson_interval
 
 DECIMALS = 4  # enough to see a one-image change on ~80 test images, few enough to read a diff
 
@@ -15,13 +17,6 @@ def class_label(name: str) -> str:
 
 def _round(value) -> float:
     return round(float(value), DECIMALS)
-
-
-def wilson_interval(correct: int, total: int) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion (SciPy): better than p ± 1.96 √(p(1−p)/n) near 0 or 1 and
-    for small n, as here (one test photo is more than a point of accuracy)."""
-    interval = binomtest(correct, total).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(interval.low), float(interval.high)
 
 
 def roc_auc(y_true, proba) -> float:

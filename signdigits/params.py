@@ -129,7 +129,11 @@ def digit_classes():
 SCHEMA = {
     "ingest": {"source": text(), "image_size": integer(8, 512)},
     "filter": {"classes": digit_classes()},
-    "split": {"test_size": number(0, 1, low_open=True, high_open=True), "seed": integer(0)},
+    "split": {
+        "test_size": number(0, 1, low_open=True, high_open=True),
+        "seed": integer(0),
+        "folds": integer(0, 100),  # 0 or 1: cross-validation off
+    },
     "train": {
         "model": choice(*MODELS),
         "conv_channels": channel_list(),

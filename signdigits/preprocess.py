@@ -1,4 +1,4 @@
-"""The data stages' transforms: keep some classes, scale pixels, split stratified."""
+"""The data stages' transforms: keep some classes, scale pixels, split stratified, cut validation folds."""
 
 import numpy as np
 
@@ -38,3 +38,27 @@ def stratified_split(X: np.ndarray, y: np.ndarray, test_size: float, seed: int):
             f"({len(y)} images, smallest class {counts.min()}); choose a test_size nearer 0.5 or add data"
         )
     return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
+
+
+NO_FOLD = -1  # folds.npy's value for every row when cross-validation is off (split.folds ≤ 1)
+
+
+def stratified_folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """The validation fold 0 … k−1 of each row of y: k disjoint folds of (nearly) equal size, each class in the
+    same proportion in every fold (scikit-learn's StratifiedKFold, shuffled with ``seed``). k ≤ 1 means
+    cross-validation is off: every row gets NO_FOLD."""
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = np.full(len(y), NO_FOLD, dtype=np.int64)
+    if k <= 1:
+        return folds
+    smallest = np.bincount(y).min()
+    if smallest < k:
+        raise UsageError(
+            f"split.folds = {k} needs at least {k} training images of every class, and the smallest class has "
+            f"{smallest}; choose fewer folds (≤ 1 turns cross-validation off)"
+        )
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(y)), y)):
+        folds[held_out] = fold
+    return folds

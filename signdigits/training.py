@@ -1,43 +1,8 @@
-"""Building and training the network from the ``train`` params, with progress on stderr."""
-
-import sys
-import time
-
-import numpy as np
+"""Building and training the network from the ``train`` params, with a tqdm progress bar on stderr."""
 
 from signdigits.augment import augmenter
 from signdigits.cnn import CNN
 from signdigits.mlp import MLP
-
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
-
-
-class EpochProgress:
-    """A progress line on stderr — epoch, bar, train and held-out loss and accuracy, time spent and left —
-    at most once a second, once the run has lasted two seconds (short runs stay quiet)."""
-
-    def __init__(self, epochs, stream=sys.stderr, quiet_for=2.0, every=1.0):
-        self.epochs, self.stream, self.quiet_for, self.every = epochs, stream, quiet_for, every
-        self.start = self.last = time.perf_counter()
-
-    def __call__(self, row):
-        now = time.perf_counter()
-        final = row["epoch"] == self.epochs
-        if now - self.start < self.quiet_for or (now - self.last < self.every and not final):
-            return
-        self.last = now
-        done = row["epoch"] / self.epochs
-        bar = "#" * int(20 * done) + "." * (20 - int(20 * done))
-        held_out = ""
-        if "val_loss" in row:
-            held_out = f"  val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.3f}"
-        spent = now - self.start
-        print(
-            f"epoch {row['epoch']:>{len(str(self.epochs))}}/{self.epochs} [{bar}]  loss {row['train_loss']:.4f} "
-            f"acc {row['train_accuracy']:.3f}{held_out}  {spent:.0f} s, ~{spent / done - spent:.0f} s left",
-            file=self.stream,
-            flush=True,
-        )
 
 
 def build_model(params, n_inputs, n_classes):
@@ -65,37 +30,37 @@ def build_model(params, n_inputs, n_classes):
     )
 
 
-def train(params, X_train, y_train, X_test=None, y_test=None, n_classes=2, progress=True):
-    """Train a fresh model on the train split; the test split is only observed, for the history."""
+def train(params, X_train, y_train, X_val=None, y_val=None, n_classes=2, progress="train", on_epoch=None):
+    """Train a fresh model on (X_train, y_train); (X_val, y_val), if given, is only scored after each epoch (the
+    history's val_* columns). ``progress``: the label of a tqdm bar on stderr, shown only on a terminal (None: no
+    bar). ``on_epoch(row)`` is called with each history row."""
+    from tqdm import tqdm
+
     net = build_model(params, X_train.shape[1], n_classes)
-    history = net.fit(
-        X_train,
-        y_train,
-        epochs=params["epochs"],
-        batch_size=params["batch_size"],
-        learning_rate=params["learning_rate"],
-        X_val=X_test,
-        y_val=y_test,
-        optimizer=params["optimizer"],
-        momentum=params["momentum"],
-        weight_decay=params["weight_decay"],
-        lr_decay=params["lr_decay"],
-        augment=augmenter(params["augment_shift"]),
-        on_epoch=EpochProgress(params["epochs"]) if progress else None,
-    )
+    with tqdm(total=params["epochs"], desc=progress, unit="epoch", disable=None if progress else True) as bar:
+
+        def after_epoch(row):
+            shown = {"loss": f"{row['train_loss']:.4f}", "acc": f"{row['train_accuracy']:.3f}"}
+            if "val_loss" in row:
+                shown |= {"val_loss": f"{row['val_loss']:.4f}", "val_acc": f"{row['val_accuracy']:.3f}"}
+            bar.set_postfix(shown, refresh=False)
+            bar.update()
+            if on_epoch is not None:
+                on_epoch(row)
+
+        history = net.fit(
+            X_train,
+            y_train,
+            epochs=params["epochs"],
+            batch_size=params["batch_size"],
+            learning_rate=params["learning_rate"],
+            X_val=X_val,
+            y_val=y_val,
+            optimizer=params["optimizer"],
+            momentum=params["momentum"],
+            weight_decay=params["weight_decay"],
+            lr_decay=params["lr_decay"],
+            augment=augmenter(params["augment_shift"]),
+            on_epoch=after_epoch,
+        )
     return net, history
-
-
-def history_tsv(history) -> str:
-    columns = [c for c in HISTORY_COLUMNS if c in history[0]]
-    lines = ["\t".join(columns)]
-    for row in history:
-        lines.append("\t".join(str(row[c]) if c == "epoch" else f"{row[c]:.6f}" for c in columns))
-    return "\n".join(lines) + "\n"
-
-
-def read_history_tsv(text: str) -> dict:
-    """The history TSV back as columns: {name: array}."""
-    header, *rows = [line.split("\t") for line in text.strip().splitlines()]
-    values = np.array(rows, dtype=float).reshape(len(rows), len(header))
-    return {name: values[:, i] for i, name in enumerate(header)}

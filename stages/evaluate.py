@@ -3,13 +3,12 @@ logistic regression fitted on the same train split beside it), the per-class tab
 ROC points and figures."""
 
 import sys
-from pathlib import Path
 
 from signdigits.errors import exit_code
 from signdigits.evaluation import check_model_matches, evaluate, figures, logistic_regression_baseline, predict_split
 from signdigits.files import load_split, write_outputs
+from signdigits.history import read_history
 from signdigits.modelfile import load_model
-from signdigits.training import read_history_tsv
 
 MODEL = "models/model.npz"
 
@@ -18,9 +17,9 @@ def main():
     net = load_model(MODEL)
     split, meta = load_split()
     check_model_matches(net, meta, MODEL)
-    history = read_history_tsv(Path("reports/train_history.tsv").read_text())
+    history = read_history()
     predictions = predict_split(net, split)
-    outputs = evaluate(net, split, meta, logistic_regression_baseline(split), predictions)
+    outputs = evaluate(net, split, meta, logistic_regression_baseline(split, predictions.y_pred), predictions)
     outputs |= figures(history, split["X_test"], split["y_test"], meta, predictions)
     write_outputs(outputs)
 

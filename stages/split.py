@@ -1,11 +1,12 @@
-"""Stage split: a stratified, seeded train/test split (scikit-learn) → data/split/."""
+"""Stage split: a stratified, seeded train/test split (scikit-learn) → data/split/, and the validation fold of
+each training row → data/split/folds.npy (split.folds of them; ≤ 1: cross-validation off, every row −1)."""
 
 import sys
 
 from signdigits.errors import exit_code
 from signdigits.files import load_array, load_json, write_outputs
 from signdigits.params import load_params
-from signdigits.preprocess import stratified_split
+from signdigits.preprocess import stratified_folds, stratified_split
 
 
 def main():
@@ -18,6 +19,7 @@ def main():
             "data/split/y_train.npy": y_train,
             "data/split/X_test.npy": X_test,
             "data/split/y_test.npy": y_test,
+            "data/split/folds.npy": stratified_folds(y_train, params["folds"], params["seed"]),
             "data/split/meta.json": load_json("data/normalized/meta.json"),
         }
     )

@@ -386,3 +386,34 @@ def failed_cleanly():
         return line
 
     return failed_cleanly
+
+
+def _write_split(project: Path, n_train=40, n_test=10, folds=4, size=8, seed=0) -> Path:
+    """A hand-made data/split/ in ``project``: two classes of noisy grey levels (class 1 brighter), alternating
+    labels, ``folds`` validation folds that each hold both classes (≤ 1: all −1, cross-validation off), and
+    meta.json as the split stage writes it. Returns the folder."""
+    import json
+
+    rng = np.random.default_rng(seed)
+    split = project / "data" / "split"
+    split.mkdir(parents=True, exist_ok=True)
+    for part, n in (("train", n_train), ("test", n_test)):
+        y = np.arange(n) % 2
+        X = np.clip(rng.normal(0.3 + 0.4 * y[:, None], 0.1, size=(n, size * size)), 0, 1).astype(np.float32)
+        np.save(split / f"X_{part}.npy", X)
+        np.save(split / f"y_{part}.npy", y)
+    np.save(split / "folds.npy", (np.arange(n_train) // 2) % folds if folds > 1 else np.full(n_train, -1))
+    (split / "meta.json").write_text(json.dumps({"classes": ["0", "5"], "image_size": size, "pixel_scale": 255.0}))
+    return split
+
+
+@pytest.fixture(scope="session")
+def write_split():
+    """write_split(project, n_train=40, n_test=10, folds=4): a hand-made data/split/ with folds.npy."""
+    return _write_split
+
+
+@pytest.fixture(scope="session")
+def child_env():
+    """child_env(project, **env): the environment stages, dvc and the CLI run with in ``project``."""
+    return _child_env

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.stats import binomtest
 from sklearn.linear_model import LogisticRegression
 
 from signdigits import figures
@@ -82,6 +83,7 @@ def draw_figure(name):
     rng = np.random.default_rng(0)
     history = {"epoch": np.arange(1, 6), "train_loss": np.linspace(1, 0.2, 5), "val_loss": np.linspace(1, 0.3, 5)}
     history |= {"train_accuracy": np.linspace(0.5, 1, 5), "val_accuracy": np.linspace(0.5, 0.9, 5)}
+    history |= {"val_loss_std": np.full(5, 0.05), "val_accuracy_std": np.full(5, 0.02)}
     digits = [str(d) for d in range(10)]
     y10 = np.arange(200) % 10
     proba10 = rng.dirichlet(np.ones(10), size=200) + 2 * np.eye(10)[y10]
@@ -137,24 +139,16 @@ def test_confusion_matrix_has_true_digits_as_rows_and_a_colour_scale_from_zero(r
 
 
 @pytest.fixture
-def evaluated_tiny_project(tmp_path, copy_project):
-    """A project copy with a hand-made split and a small trained model."""
+def evaluated_tiny_project(tmp_path, copy_project, write_split):
+    """A project copy with a hand-made split (40 training rows in 4 folds, 10 test rows)."""
     project = copy_project(tmp_path / "project")
-    rng = np.random.default_rng(0)
-    split = project / "data" / "split"
-    split.mkdir(parents=True)
-    for part, n in (("train", 40), ("test", 10)):
-        y = np.arange(n) % 2
-        X = np.clip(rng.normal(0.3 + 0.4 * y[:, None], 0.1, size=(n, 64)), 0, 1).astype(np.float32)
-        np.save(split / f"X_{part}.npy", X)
-        np.save(split / f"y_{part}.npy", y)
-    (split / "meta.json").write_text(json.dumps({"classes": ["0", "5"], "image_size": 8, "pixel_scale": 255.0}))
+    write_split(project)
     return project
 
 
 def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project, run_stage):
     project = evaluated_tiny_project
-    for stage in ("train", "evaluate"):
+    for stage in ("crossval", "train", "evaluate"):
         result = run_stage(project, stage)
         assert result.returncode == 0, result.stderr
     metrics = json.loads((project / "reports/metrics.json").read_text())
@@ -169,6 +163,7 @@ def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project, run_s
         "test_loss",
         "test_roc_auc",
         "baseline_test_accuracy",
+        "mcnemar_p_vs_baseline",
     }
     # the baseline is the one minimum of its convex loss: another solver, run to a tighter tolerance, agrees
     X_train, y_train = np.load(project / "data/split/X_train.npy"), np.load(project / "data/split/y_train.npy")
@@ -176,14 +171,16 @@ def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project, run_s
     linear = LogisticRegression(solver="newton-cg", tol=1e-8).fit((X_train - mean) / scale, y_train)
     expected = round(linear.score((X_test - mean) / scale, y_test), 4)
     assert metrics["baseline_test_accuracy"] == expected
+    right_net, right_linear = net.predict(X_test) == y_test, linear.predict((X_test - mean) / scale) == y_test
+    b, c = int(np.sum(right_net & ~right_linear)), int(np.sum(~right_net & right_linear))
+    assert metrics["mcnemar_p_vs_baseline"] == (round(binomtest(b, b + c).pvalue, 4) if b + c else 1.0)
     rows = (project / "reports/predictions.csv").read_text().splitlines()
     assert rows[0] == "actual,predicted,probability" and len(rows) == 11
     for name in ("loss_curve", "confusion_matrix", "roc_curve"):
         is_real_picture((project / f"reports/figures/{name}.png").read_bytes())
     is_real_picture((project / "reports/prediction_examples.png").read_bytes())
-    history = (project / "reports/train_history.tsv").read_text().splitlines()
-    assert history[0].split("\t") == ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"]
-    assert len(history) == 101
+    history = (project / "reports/history/plots/metrics/val_loss.tsv").read_text().splitlines()
+    assert history[0].split("\t") == ["step", "val_loss"] and history[1].startswith("1\t") and len(history) == 101
 
 
 def test_evaluate_refuses_a_model_of_other_classes_or_none(evaluated_tiny_project, run_stage):
@@ -214,4 +211,4 @@ def test_train_stage_stops_cleanly_when_training_diverges(evaluated_tiny_project
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: training diverged at epoch 1")
     assert "train.learning_rate (1e+30, try it smaller) and train.weight_decay" in result.stderr
-    assert not (project / "models").exists() and not (project / "reports/train_history.tsv").exists()
+    assert not (project / "models").exists()

@@ -1,33 +1,27 @@
-import io
+import json
 
 import numpy as np
+import pytest
 
 from signdigits.cnn import CNN
+from signdigits.history import log_epoch, open_log, read_history
 from signdigits.mlp import MLP
 from signdigits.params import load_params
-from signdigits.training import EpochProgress, build_model, history_tsv, read_history_tsv
+from signdigits.training import build_model
 
 
-def test_progress_is_quiet_for_short_runs_then_shows_a_bar():
-    stream = io.StringIO()
-    quiet = EpochProgress(10, stream=stream)  # the run has not lasted 2 s
-    quiet({"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.8})
-    assert stream.getvalue() == ""
-    loud = EpochProgress(10, stream=stream, quiet_for=-1, every=0)
-    loud({"epoch": 5, "train_loss": 0.5, "train_accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7})
-    line = stream.getvalue()
-    assert line.startswith("epoch  5/10 [##########..........]  loss 0.5000 acc 0.800  val loss 0.6000 acc 0.700")
-    assert "s left" in line
-
-
-def test_history_tsv_round_trip():
-    history = [
-        {"epoch": e, "train_loss": 1 / e, "train_accuracy": 0.5, "val_loss": 2 / e, "val_accuracy": 0.4}
-        for e in (1, 2, 3)
-    ]
-    columns = read_history_tsv(history_tsv(history))
-    np.testing.assert_allclose(columns["val_loss"], [2, 1, 2 / 3], atol=1e-6)
+def test_history_round_trip_through_dvclive(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # DVCLive looks for a DVC repository from the working directory: none here
+    history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 2 / e, "val_accuracy": 0.4} for e in (1, 2, 3)]
+    with open_log("reports/history") as live:
+        for row in history:
+            log_epoch(live, row)
+    columns = read_history("reports/history")
     assert columns["epoch"].tolist() == [1, 2, 3]
+    np.testing.assert_allclose(columns["val_loss"], [2, 1, 2 / 3], atol=1e-6)
+    assert set(columns) == {"epoch", "train_loss", "val_loss", "val_accuracy"}
+    summary = json.loads((tmp_path / "reports/history/metrics.json").read_text())
+    assert summary["step"] == 3 and summary["val_loss"] == pytest.approx(2 / 3, abs=1e-6)  # the last epoch
 
 
 def test_params_choose_the_network(root):

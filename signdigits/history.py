@@ -1,0 +1,50 @@
+"""The per-epoch history of cross-validation, logged with DVCLive the way DVC's example projects do.
+
+``reports/history/`` is a DVCLive folder: ``plots/metrics/<name>.tsv`` holds one row per epoch (columns step and
+<name>; the step is the epoch, from 1), and ``metrics.json`` the last epoch's values, which `dvc exp show`
+reads while an experiment runs. The names are the history's columns: train_loss and train_accuracy (the mean
+over folds of each fold's training rows), val_loss and val_accuracy (the mean over the validation folds), and
+val_loss_std and val_accuracy_std (their standard deviation over folds).
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+FOLDER = "reports/history"
+DECIMALS = 6
+
+
+def open_log(folder: str = FOLDER):
+    """A DVCLive logger writing into ``folder`` from a DVC stage: it neither makes a DVC experiment of its own
+    nor writes a dvc.yaml (the project's dvc.yaml declares the folder's metrics and plots). It empties the
+    folder first."""
+    from dvclive import Live
+
+    return Live(folder, save_dvc_exp=False, dvcyaml=False)
+
+
+def log_epoch(live, row: dict) -> None:
+    """Log one history row (its "epoch" and metric values) as DVCLive step ``epoch``."""
+    live.step = row["epoch"]
+    for name, value in row.items():
+        if name != "epoch":
+            live.log_metric(name, round(float(value), DECIMALS))
+    live.next_step()
+
+
+def read_history(folder: str | Path = FOLDER) -> dict:
+    """The logged history as columns {"epoch": array, name: array, …}; {} when nothing was logged
+    (cross-validation off)."""
+    from signdigits.errors import UsageError
+
+    if not Path(folder).is_dir():
+        raise UsageError(f"{folder} not found; run `dvc repro` to build it")
+    columns = {}
+    files = sorted((Path(folder) / "plots" / "metrics").glob("*.tsv"))
+    for path in files:
+        header, *rows = [line.split("\t") for line in path.read_text().splitlines() if line]
+        values = np.array(rows, dtype=float).reshape(len(rows), len(header))
+        columns["epoch"] = values[:, header.index("step")].astype(int)
+        columns[path.stem] = values[:, header.index(path.stem)]
+    return columns

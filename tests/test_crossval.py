@@ -1,0 +1,160 @@
+"""Cross-validation: the folds, the crossval stage's figures against independent computations, the exact McNemar
+test against SciPy, and the promise that only evaluate's outputs depend on the test split."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from signdigits import crossval, training
+from signdigits.errors import UsageError
+from signdigits.params import load_params
+from signdigits.preprocess import NO_FOLD, stratified_folds
+from signdigits.stats import discordant_counts, mcnemar_p
+
+
+@pytest.mark.parametrize("k", [2, 3, 5, 10])
+def test_folds_are_disjoint_stratified_cover_every_row_and_seeded(k):
+    y = np.repeat([0, 1, 2], [40, 33, 27])
+    np.random.default_rng(1).shuffle(y)
+    folds = stratified_folds(y, k, seed=7)
+    assert folds.shape == y.shape and set(folds.tolist()) == set(range(k))  # every row in exactly one fold
+    sizes = np.bincount(folds)
+    assert sizes.max() - sizes.min() <= 3  # nearly equal: within one row of each of the 3 classes
+    for fold in range(k):
+        counts = np.bincount(y[folds == fold], minlength=3)
+        assert np.all(np.abs(counts - np.bincount(y) / k) < 1)  # each class in its share, to within one row
+    np.testing.assert_array_equal(folds, stratified_folds(y, k, seed=7))
+    assert not np.array_equal(folds, stratified_folds(y, k, seed=8))
+
+
+def test_folds_off_and_too_many_folds():
+    y = np.array([0, 1] * 5)
+    for k in (0, 1):
+        assert stratified_folds(y, k, seed=0).tolist() == [NO_FOLD] * 10
+    with pytest.raises(UsageError, match="split.folds = 6 needs at least 6 training images of every class"):
+        stratified_folds(y, 6, seed=0)
+
+
+def test_split_stage_folds_index_the_training_rows_only(tmp_path, copy_project, run_stage):
+    project = copy_project(tmp_path / "project")
+    X = np.random.default_rng(0).random((50, 64)).astype(np.float32)  # 50 distinct rows
+    (project / "data/normalized").mkdir(parents=True)
+    np.save(project / "data/normalized/X.npy", X)
+    np.save(project / "data/normalized/y.npy", np.arange(50) % 2)
+    (project / "data/normalized/meta.json").write_text(json.dumps({"classes": ["0", "5"], "image_size": 8}))
+    assert run_stage(project, "split").returncode == 0
+    split = {name: np.load(project / f"data/split/{name}.npy") for name in ("X_train", "y_train", "X_test", "folds")}
+    assert len(split["folds"]) == len(split["y_train"]) == 40 and set(split["folds"].tolist()) == set(range(5))
+    test_rows = {row.tobytes() for row in split["X_test"]}
+    assert not any(row.tobytes() in test_rows for row in split["X_train"])  # a fold holds training rows only
+
+
+def test_each_fold_trains_on_the_other_folds_and_the_figures_add_up(monkeypatch, root):
+    params = load_params("train", root / "params.yaml") | {"epochs": 5, "hidden_units": 8}
+    rng = np.random.default_rng(0)
+    y = np.arange(30) % 2
+    X = np.clip(rng.normal(0.4 + 0.2 * y[:, None], 0.15, size=(30, 16)), 0, 1).astype(np.float32)
+    folds = stratified_folds(y, 3, seed=0)
+    seen = []
+    real_train = training.train
+
+    def spy(params, X_train, y_train, X_val=None, y_val=None, n_classes=2, **options):
+        seen.append(({r.tobytes() for r in X_train}, {r.tobytes() for r in X_val}))
+        return real_train(params, X_train, y_train, X_val, y_val, n_classes, **options)
+
+    monkeypatch.setattr(crossval, "train", spy)
+    history, per_fold, oof = crossval.cross_validate(params, X, y, folds, 2)
+    assert len(seen) == 3
+    for fold, (trained_on, held_out) in enumerate(seen):
+        assert held_out == {r.tobytes() for r in X[folds == fold]} and not trained_on & held_out
+        assert len(trained_on) + len(held_out) == 30
+
+    from sklearn.metrics import accuracy_score
+
+    np.testing.assert_array_equal(oof["fold"], folds)
+    np.testing.assert_array_equal(oof["true"], y)
+    for f in per_fold:
+        rows = folds == f["fold"]
+        assert f["rows"] == rows.sum()
+        assert f["accuracy"] == pytest.approx(accuracy_score(y[rows], oof["predicted"][rows]))
+    summary = crossval.summary(per_fold, oof)
+    correct = int(np.sum(oof["predicted"] == y))
+    assert summary["oof_accuracy"] == round(correct / 30, 4) and summary["cv_folds"] == 3
+    assert summary["cv_accuracy_mean"] == round(np.mean([f["accuracy"] for f in per_fold]), 4)
+    assert summary["cv_loss_std"] == round(np.std([f["loss"] for f in per_fold]), 4)
+    # Wilson's interval by its formula: (p + z²/2n ± z √(p(1−p)/n + z²/4n²)) / (1 + z²/n)
+    z, p, n = 1.959963984540054, correct / 30, 30
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    assert summary["oof_accuracy_low"] == pytest.approx((p + z * z / (2 * n) - half) / (1 + z * z / n), abs=1e-4)
+    assert summary["oof_accuracy_high"] == pytest.approx((p + z * z / (2 * n) + half) / (1 + z * z / n), abs=1e-4)
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5]
+    assert history[-1]["val_loss"] == pytest.approx(np.mean([f["loss"] for f in per_fold]))
+    assert history[-1]["val_accuracy_std"] == pytest.approx(np.std([f["accuracy"] for f in per_fold]))
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        # (true, A, B) per photo
+        [(0, 0, 0)] * 20,  # no discordant photo
+        [(1, 1, 0)] * 6 + [(1, 0, 1)] * 1 + [(0, 0, 0)] * 30,
+        [(0, 0, 1)] * 3 + [(0, 1, 0)] * 3 + [(1, 1, 1)] * 10,
+        [(2, 2, 0)] * 12 + [(2, 1, 2)] * 2 + [(0, 1, 1)] * 5,  # both wrong on the last five: not discordant
+        [(1, 1, 0)] * 1,
+    ],
+)
+def test_mcnemar_matches_scipy_binomtest(pairs):
+    y, a, b = (np.array(column) for column in zip(*pairs))
+    right_a_only = sum(1 for t, pa, pb in pairs if pa == t and pb != t)
+    right_b_only = sum(1 for t, pa, pb in pairs if pb == t and pa != t)
+    assert discordant_counts(y, a, b) == (right_a_only, right_b_only)
+    n = right_a_only + right_b_only
+    expected = binomtest(right_a_only, n, 0.5).pvalue if n else 1.0
+    assert mcnemar_p(right_a_only, right_b_only) == pytest.approx(expected, rel=1e-12)
+    assert mcnemar_p(right_b_only, right_a_only) == pytest.approx(expected, rel=1e-12)  # symmetric
+
+
+def test_cross_validation_off(tmp_path, copy_project, write_split, run_stage):
+    project = copy_project(tmp_path / "project")
+    write_split(project, folds=0)
+    for stage in ("crossval", "train", "evaluate"):
+        result = run_stage(project, stage)
+        assert result.returncode == 0, result.stderr
+    assert json.loads((project / "reports/crossval.json").read_text()) == {"cv_folds": 0}
+    assert (project / "reports/crossval_predictions.csv").read_text() == "row,fold,true,predicted,probability\n"
+    assert not list((project / "reports/history").rglob("*.tsv"))  # nothing trained, no curves
+
+
+def test_only_evaluate_depends_on_the_test_split(tmp_path, copy_project, write_split, run_stage):
+    """Run the stages after split, permute the test labels, run them again: everything but evaluate's outputs is
+    byte-identical, and evaluate's metrics did change."""
+    project = copy_project(tmp_path / "project")
+    split = write_split(project, n_test=20)
+
+    def run_all():
+        for stage in ("crossval", "train", "evaluate"):
+            result = run_stage(project, stage)
+            assert result.returncode == 0, result.stderr
+        files = [project / "models/model.npz", *sorted((project / "reports").rglob("*")), *split.glob("folds.npy")]
+        return {str(p.relative_to(project)): p.read_bytes() for p in files if p.is_file()}
+
+    before = run_all()
+    y_test = np.load(split / "y_test.npy")
+    np.save(split / "y_test.npy", np.roll(y_test, 1))  # every label flips: alternating classes
+    after = run_all()
+    evaluates = {
+        "reports/metrics.json",
+        "reports/classification_report.txt",
+        "reports/predictions.csv",
+        "reports/roc.csv",
+        "reports/prediction_examples.png",
+    }
+    evaluates |= {name for name in before if name.startswith("reports/figures/") and "loss_curve" not in name}
+    assert set(before) == set(after) and "reports/crossval.json" in before and "models/model.npz" in before
+    assert "reports/history/plots/metrics/val_loss.tsv" in before
+    for name in set(before) - evaluates:
+        assert before[name] == after[name], name
+    assert before["reports/metrics.json"] != after["reports/metrics.json"]
