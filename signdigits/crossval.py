@@ -10,9 +10,11 @@ fold), with the standard deviation of val_* over folds beside it.
 """
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+from signdigits.network import TrainingConfig
 from signdigits.stats import wilson_interval
-from signdigits.training import train
+from signdigits.training import build_model, fit_options, progress, show_epoch
 
 DECIMALS = 4  # as reports/metrics.json
 SPREAD = ("val_loss", "val_accuracy")  # history columns whose standard deviation over folds is kept too
@@ -21,44 +23,44 @@ SPREAD = ("val_loss", "val_accuracy")  # history columns whose standard deviatio
 def cross_validate(params, X, y, folds, n_classes, on_epoch=None):
     """Train and score one network per fold. Returns (history, per_fold, out_of_fold): the mean history rows,
     [{fold, rows, loss, accuracy}], and {row, fold, true, predicted, probability} arrays over the training rows.
-    ``on_epoch(row)`` receives the mean history rows.
 
-    With cross-validation off (every fold −1) nothing is trained: all three are empty."""
+    The folds train in lockstep, epoch e of every fold before epoch e + 1 of any, so that each epoch's mean over
+    folds is known as soon as that epoch ends: ``on_epoch(row)`` receives it then (DVCLive logs it live). With
+    cross-validation off (every fold −1) nothing is trained: all three are empty."""
     k = int(folds.max()) + 1
     if k == 0:
         empty = np.zeros(0, dtype=np.int64)
         return [], [], {"row": empty, "fold": empty, "true": empty, "predicted": empty, "probability": empty}
-    histories, per_fold = [], []
+    config = TrainingConfig(**fit_options(params))
+    held_out = [folds == fold for fold in range(k)]
+    nets = [build_model(params, X.shape[1], n_classes) for _ in range(k)]
+    runs = [net.training(X[~rows], y[~rows], config, X[rows], y[rows]) for net, rows in zip(nets, held_out)]
+    history = []
+    with threadpool_limits(limits=nets[0].BLAS_THREADS, user_api="blas"), progress(config.epochs, f"{k} folds") as bar:
+        for last in zip(*runs):  # one epoch of each fold; after the loop, ``last`` holds each fold's final row
+            row = mean_row(last)
+            history.append(row)
+            show_epoch(bar, row)
+            if on_epoch is not None:
+                on_epoch(row)
+    per_fold = []
     predicted, probability = np.zeros(len(y), dtype=np.int64), np.zeros(len(y))
-    for fold in range(k):
-        held_out = folds == fold
-        net, history = train(
-            params, X[~held_out], y[~held_out], X[held_out], y[held_out], n_classes, progress=f"fold {fold + 1}/{k}"
-        )
-        histories.append(history)
-        loss, accuracy = history[-1]["val_loss"], history[-1]["val_accuracy"]
-        per_fold.append({"fold": fold, "rows": int(held_out.sum()), "loss": loss, "accuracy": accuracy})
-        predicted[held_out], proba = net.predict_with_proba(X[held_out])
+    for fold, (net, rows, final) in enumerate(zip(nets, held_out, last)):
+        scores = {"loss": final["val_loss"], "accuracy": final["val_accuracy"]}
+        per_fold.append({"fold": fold, "rows": int(rows.sum())} | scores)
+        predicted[rows], proba = net.predict_with_proba(X[rows])
         # the probability of the predicted class: the larger of P(class 1) and 1 − P(class 1), or the largest
-        probability[held_out] = np.maximum(proba, 1 - proba) if proba.ndim == 1 else proba.max(axis=1)
-    history = mean_history(histories)
-    if on_epoch is not None:
-        for row in history:
-            on_epoch(row)
+        probability[rows] = np.maximum(proba, 1 - proba) if proba.ndim == 1 else proba.max(axis=1)
     out_of_fold = {"row": np.arange(len(y)), "fold": folds, "true": y, "predicted": predicted}
     out_of_fold["probability"] = probability
     return history, per_fold, out_of_fold
 
 
-def mean_history(histories: list[list[dict]]) -> list[dict]:
-    """The folds' histories averaged epoch by epoch, with the standard deviation over folds of SPREAD."""
-    mean = []
-    for rows in zip(*histories):
-        row = {"epoch": rows[0]["epoch"]}
-        row |= {name: float(np.mean([r[name] for r in rows])) for name in rows[0] if name != "epoch"}
-        row |= {f"{name}_std": float(np.std([r[name] for r in rows])) for name in SPREAD}
-        mean.append(row)
-    return mean
+def mean_row(rows: tuple[dict, ...]) -> dict:
+    """One epoch's history rows of the folds averaged, with the standard deviation over folds of SPREAD."""
+    row = {"epoch": rows[0]["epoch"]}
+    row |= {name: float(np.mean([r[name] for r in rows])) for name in rows[0] if name != "epoch"}
+    return row | {f"{name}_std": float(np.std([r[name] for r in rows])) for name in SPREAD}
 
 
 def summary(per_fold: list[dict], out_of_fold: dict) -> dict:

@@ -269,6 +269,18 @@ class Network:
         model as that epoch left it. Training that diverges (``diverged``) raises TrainingDiverged.
         """
         config = TrainingConfig(epochs, batch_size, learning_rate, optimizer, momentum, weight_decay, lr_decay, augment)
+        history = []
+        with threadpool_limits(limits=self.BLAS_THREADS, user_api="blas"):
+            for row in self.training(X, y, config, X_val, y_val):
+                history.append(row)
+                if on_epoch is not None:
+                    on_epoch(row)
+        return history
+
+    def training(self, X, y, config: TrainingConfig, X_val=None, y_val=None):
+        """``fit`` one epoch at a time: a generator that trains an epoch and yields its history row. It leaves
+        the BLAS threads to its caller (``fit`` limits them to BLAS_THREADS), so that several networks can be
+        trained in lockstep, an epoch of each in turn (cross-validation's folds)."""
         X, y = self._checked(X), np.asarray(y)
         if self.standardize and self.input_mean is None:
             mean, scale = standardization(X)
@@ -276,10 +288,9 @@ class Network:
         X0, Y = self._input(X), self._targets(y, self.dtype)  # standardized once per fit, not once per batch
         validation = None if X_val is None else (self._input(X_val), np.asarray(y_val))
         step = make_optimizer(config.optimizer, self.params, config.momentum)
-        history = []
-        with threadpool_limits(limits=self.BLAS_THREADS, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
-            untrained_loss, _ = self._scores(X0, y)
-            for epoch in range(config.epochs):
+        untrained_loss, _ = self._scores(X0, y)
+        for epoch in range(config.epochs):
+            with np.errstate(over="ignore", invalid="ignore"):  # a diverging epoch is caught just below
                 X0_epoch = X0 if config.augment is None else self._input(config.augment(X, self.rng))
                 for batch in batches(self.rng.permutation(len(X0)), config.batch_size):
                     step(self._gradients(X0_epoch[batch], Y[batch], config.weight_decay), config.rate(epoch))
@@ -288,13 +299,10 @@ class Network:
                 if validation is not None:
                     val_loss, val_accuracy = self._scores(*validation)
                     row |= {"val_loss": val_loss, "val_accuracy": val_accuracy}
-                if diverged(row["train_loss"], untrained_loss, self.params):
-                    raise TrainingDiverged(
-                        f"training diverged at epoch {epoch + 1}: the training loss went from {untrained_loss:.4g} "
-                        f"to {row['train_loss']:.4g}; the usual suspects are train.learning_rate "
-                        f"({config.learning_rate}, try it smaller) and train.weight_decay ({config.weight_decay})"
-                    )
-                history.append(row)
-                if on_epoch is not None:
-                    on_epoch(row)
-        return history
+            if diverged(row["train_loss"], untrained_loss, self.params):
+                raise TrainingDiverged(
+                    f"training diverged at epoch {epoch + 1}: the training loss went from {untrained_loss:.4g} "
+                    f"to {row['train_loss']:.4g}; the usual suspects are train.learning_rate "
+                    f"({config.learning_rate}, try it smaller) and train.weight_decay ({config.weight_decay})"
+                )
+            yield row

@@ -30,37 +30,41 @@ def build_model(params, n_inputs, n_classes):
     )
 
 
-def train(params, X_train, y_train, X_val=None, y_val=None, n_classes=2, progress="train", on_epoch=None):
-    """Train a fresh model on (X_train, y_train); (X_val, y_val), if given, is only scored after each epoch (the
-    history's val_* columns). ``progress``: the label of a tqdm bar on stderr, shown only on a terminal (None: no
-    bar). ``on_epoch(row)`` is called with each history row."""
+def fit_options(params) -> dict:
+    """The training keywords of ``Network.fit`` (the fields of TrainingConfig) from the ``train`` params."""
+    return {
+        "epochs": params["epochs"],
+        "batch_size": params["batch_size"],
+        "learning_rate": params["learning_rate"],
+        "optimizer": params["optimizer"],
+        "momentum": params["momentum"],
+        "weight_decay": params["weight_decay"],
+        "lr_decay": params["lr_decay"],
+        "augment": augmenter(params["augment_shift"]),
+    }
+
+
+def progress(epochs, label):
+    """A tqdm bar over the epochs on stderr: it updates in place on a terminal and stays quiet otherwise (a log,
+    `dvc exp run --queue`); no bar at all if ``label`` is None."""
     from tqdm import tqdm
 
+    return tqdm(total=epochs, desc=label, unit="epoch", disable=None if label else True)
+
+
+def show_epoch(bar, row):
+    """Advance ``bar`` by one epoch, showing the history row's losses and accuracies."""
+    shown = {"loss": f"{row['train_loss']:.4f}", "acc": f"{row['train_accuracy']:.3f}"}
+    if "val_loss" in row:
+        shown |= {"val_loss": f"{row['val_loss']:.4f}", "val_acc": f"{row['val_accuracy']:.3f}"}
+    bar.set_postfix(shown, refresh=False)
+    bar.update()
+
+
+def train(params, X_train, y_train, n_classes=2, label="train"):
+    """A fresh network trained on (X_train, y_train), with a progress bar (``label``; None: none); returns
+    (network, history)."""
     net = build_model(params, X_train.shape[1], n_classes)
-    with tqdm(total=params["epochs"], desc=progress, unit="epoch", disable=None if progress else True) as bar:
-
-        def after_epoch(row):
-            shown = {"loss": f"{row['train_loss']:.4f}", "acc": f"{row['train_accuracy']:.3f}"}
-            if "val_loss" in row:
-                shown |= {"val_loss": f"{row['val_loss']:.4f}", "val_acc": f"{row['val_accuracy']:.3f}"}
-            bar.set_postfix(shown, refresh=False)
-            bar.update()
-            if on_epoch is not None:
-                on_epoch(row)
-
-        history = net.fit(
-            X_train,
-            y_train,
-            epochs=params["epochs"],
-            batch_size=params["batch_size"],
-            learning_rate=params["learning_rate"],
-            X_val=X_val,
-            y_val=y_val,
-            optimizer=params["optimizer"],
-            momentum=params["momentum"],
-            weight_decay=params["weight_decay"],
-            lr_decay=params["lr_decay"],
-            augment=augmenter(params["augment_shift"]),
-            on_epoch=after_epoch,
-        )
+    with progress(params["epochs"], label) as bar:
+        history = net.fit(X_train, y_train, **fit_options(params), on_epoch=lambda row: show_epoch(bar, row))
     return net, history

@@ -10,6 +10,7 @@ from scipy.stats import binomtest
 
 from signdigits import crossval, training
 from signdigits.errors import UsageError
+from signdigits.network import Network
 from signdigits.params import load_params
 from signdigits.preprocess import NO_FOLD, stratified_folds
 from signdigits.stats import discordant_counts, mcnemar_p
@@ -59,18 +60,24 @@ def test_each_fold_trains_on_the_other_folds_and_the_figures_add_up(monkeypatch,
     X = np.clip(rng.normal(0.4 + 0.2 * y[:, None], 0.15, size=(30, 16)), 0, 1).astype(np.float32)
     folds = stratified_folds(y, 3, seed=0)
     seen = []
-    real_train = training.train
+    real_training = Network.training
 
-    def spy(params, X_train, y_train, X_val=None, y_val=None, n_classes=2, **options):
+    def spy(net, X_train, y_train, config, X_val=None, y_val=None):
         seen.append(({r.tobytes() for r in X_train}, {r.tobytes() for r in X_val}))
-        return real_train(params, X_train, y_train, X_val, y_val, n_classes, **options)
+        return real_training(net, X_train, y_train, config, X_val, y_val)
 
-    monkeypatch.setattr(crossval, "train", spy)
+    monkeypatch.setattr(Network, "training", spy)
     history, per_fold, oof = crossval.cross_validate(params, X, y, folds, 2)
     assert len(seen) == 3
     for fold, (trained_on, held_out) in enumerate(seen):
         assert held_out == {r.tobytes() for r in X[folds == fold]} and not trained_on & held_out
         assert len(trained_on) + len(held_out) == 30
+    # each fold's network is the one a plain fit on the other folds makes: lockstep changes nothing
+    monkeypatch.undo()
+    rows = folds == 1
+    alone, _ = training.train(params, X[~rows], y[~rows], n_classes=2, label=None)
+    np.testing.assert_array_equal(alone.predict(X[rows]), oof["predicted"][rows])
+    assert per_fold[1]["loss"] == pytest.approx(alone.evaluate(X[rows], y[rows])[0], rel=1e-6)
 
     from sklearn.metrics import accuracy_score
 
