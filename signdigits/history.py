@@ -7,6 +7,8 @@ over folds of each fold's training rows), val_loss and val_accuracy (the mean ov
 val_loss_std and val_accuracy_std (their standard deviation over folds).
 """
 
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +17,26 @@ FOLDER = "reports/history"
 DECIMALS = 6
 
 
+@contextmanager
 def open_log(folder: str = FOLDER):
     """A DVCLive logger writing into ``folder`` from a DVC stage: it neither makes a DVC experiment of its own
-    nor writes a dvc.yaml (the project's dvc.yaml declares the folder's metrics and plots). It empties the
-    folder first."""
+    nor writes a dvc.yaml (the project's dvc.yaml declares the folder's metrics and plots).
+
+    DVCLive empties the folder and then writes it epoch by epoch, which is what lets `dvc exp show` follow a run
+    live, but is not all-or-nothing: if the block fails, the folder gets back the files it held before, so a
+    failed run keeps the previous history as it keeps every other output."""
     from dvclive import Live
 
-    return Live(folder, save_dvc_exp=False, dvcyaml=False)
+    previous = {path: path.read_bytes() for path in sorted(Path(folder).rglob("*")) if path.is_file()}
+    try:
+        with Live(folder, save_dvc_exp=False, dvcyaml=False) as live:
+            yield live
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        for path, content in previous.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        raise
 
 
 def log_epoch(live, row: dict) -> None:
