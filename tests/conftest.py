@@ -325,6 +325,8 @@ def tiny_built(tmp_path_factory):
     _git(project, "init", "-q", "-b", "main")
     _git(project, "config", "user.email", "test@example.com")
     _git(project, "config", "user.name", "test")
+    _git(project, "add", "-A")
+    _git(project, "commit", "-q", "-m", "tiny project")  # as a clone has (DVCLive fails in a repo with no commit)
     _dvc(project, "repro", SIGN_DIGITS_DATA=tree)
     _git(project, "add", "-A")
     _git(project, "commit", "-q", "-m", "tiny baseline")
