@@ -24,7 +24,8 @@ TARGETS = {
     "train.learning_rate edit, dvc repro": 3.5,
     "no-op dvc repro": 1.0,
 }
-DVCLIVE = "from signdigits.history import open_log; open_log('/tmp/pipeline_speed_live')"
+DVCLIVE = "import numpy\nfrom signdigits.history import open_log\nwith open_log('reports/speed_live'):\n    pass"
+STAGES = ("crossval", "train", "evaluate")  # what a train.learning_rate edit reruns
 
 
 def set_learning_rate(project: Path, value: float):
@@ -56,7 +57,8 @@ def main():
             run(project, sys.executable, "-c", "import numpy, sklearn.metrics, matplotlib.pyplot") for _ in range(3)
         )
         python = statistics.median(run(project, sys.executable, "-c", "import numpy") for _ in range(3))
-        live = statistics.median(run(project, sys.executable, "-c", f"import numpy; {DVCLIVE}") for _ in range(3))
+        live = statistics.median(run(project, sys.executable, "-c", DVCLIVE) for _ in range(3))
+        stages = {name: [run(project, sys.executable, f"stages/{name}.py") for _ in range(3)] for name in STAGES}
     print(f"{'':42}{'median s':>9}{'target s':>9}{'ratio':>7}")
     for name, target in TARGETS.items():
         median = statistics.median(times[name])
@@ -64,6 +66,8 @@ def main():
     print(f"{'reference: dvc status (DVC start-up floor)':42}{floor:9.2f}")
     print(f"{'reference: import numpy, sklearn, mpl':42}{imports:9.2f}")
     print(f"{'reference: DVCLive start-up (import + Live)':42}{live - python:9.2f}")
+    for name, seconds in stages.items():
+        print(f"{f'reference: stage {name} alone':42}{statistics.median(seconds):9.2f}")
 
 
 if __name__ == "__main__":
