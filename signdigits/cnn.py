@@ -15,10 +15,9 @@ g(maxpool₂(Z_l) + b_l), and g and the bias touch a quarter of the elements.
 
 "⋆" is cross-correlation, as in every deep-learning library. It is computed as one matrix product: im2col lays
 each k × k × C window of the padded input out as a row (a strided view, then one copy), so Z_l = cols W_mat with
-W_mat the kernels as a (k·k·C) × F matrix. The backward pass is the same product transposed: dW_mat = colsᵀ dZ,
-and d(cols) = dZ W_matᵀ is added back onto the input positions it came from (col2im: k² slice additions, never
-a loop over pixels). Max-pooling sends each window's gradient to the element that was the maximum; on a tie, to
-the first maximum in row-major order (see ``max_pool``).
+W_mat the kernels as a (k·k·C) × F matrix. Backward, dW_mat = colsᵀ dZ, and the input's gradient is a
+correlation again, with the kernels rotated by 180° (see ``flipped``). Max-pooling sends each window's gradient
+to the element that was the maximum; on a tie, to the first maximum in row-major order (see ``max_pool``).
 
 Parameter names: W1, b1 … WL, bL for the convolutions (W_l of shape (F_l, C_l, k, k), the PyTorch layout),
 then W{L+1}, b{L+1} for the dense layer and W{L+2}, b{L+2} for the output. Left out: strides and dilations
@@ -32,32 +31,50 @@ from signdigits.choices import ACTIVATIONS
 from signdigits.network import GAIN_AFTER, Network, activate, activation_slope
 
 
-def im2col(A, k):
+def im2col(A, k, padded=None, cols=None):
     """Rows of the k × k windows (zero-padded, "same" size) of A (N, H, W, C): shape (N·H·W, k·k·C), each row
-    ordered (window row, window column, channel), so that a row's channels stay side by side in memory."""
+    ordered (window row, window column, channel), so that a row's channels stay side by side in memory.
+
+    ``padded`` (zeros of shape (N, H + 2p, W + 2p, C), p = k // 2) and ``cols`` (N·H·W · k·k·C elements) may be
+    given to be reused: only the middle of ``padded`` is written, so its zero border lasts from call to call."""
     N, H, W, C = A.shape
     p = k // 2
-    padded = np.zeros((N, H + 2 * p, W + 2 * p, C), A.dtype)
+    if padded is None:
+        padded = np.zeros((N, H + 2 * p, W + 2 * p, C), A.dtype)
     padded[:, p : p + H, p : p + W] = A
-    windows = sliding_window_view(padded, (k, k), axis=(1, 2))  # (N, H, W, C, k, k), a view
-    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(N * H * W, k * k * C)  # the one copy
-
-
-def col2im(dcols, shape, k):
-    """The adjoint of im2col: every window row's gradient added back onto the input positions it was read from."""
-    N, H, W, C = shape
-    p = k // 2
-    d = dcols.reshape(N, H, W, k, k, C)
-    dpadded = np.zeros((N, H + 2 * p, W + 2 * p, C), dcols.dtype)
-    for i in range(k):  # k² slice additions, each over the whole batch
-        for j in range(k):
-            dpadded[:, i : i + H, j : j + W] += d[:, :, :, i, j]
-    return dpadded[:, p : p + H, p : p + W]
+    windows = np.empty((N, H, W, k, k, C), A.dtype) if cols is None else cols.reshape(N, H, W, k, k, C)
+    if C == 1:  # the pixels: k² shifted copies of the images, each copied a whole image row at a time
+        for i in range(k):
+            for j in range(k):
+                windows[:, :, :, i, j] = padded[:, i : i + H, j : j + W]
+    else:  # a strided view (N, H, W, C, k, k) of the windows, copied once
+        windows[...] = sliding_window_view(padded, (k, k), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3)
+    return windows.reshape(N * H * W, k * k * C)
 
 
 def kernel_matrix(W):
     """The kernels W (F, C, k, k) as the (k·k·C) × F matrix that multiplies im2col's rows."""
     return W.transpose(2, 3, 1, 0).reshape(-1, len(W))
+
+
+def correlate(A, W, buffers=None):
+    """A ⋆ W for A (N, H, W, C) and kernels W (F, C, k, k): (N, H, W, F), "same" size, and the im2col rows
+    (written into ``buffers``, a dict of im2col's arrays to reuse, if given)."""
+    N, H, Wd, C = A.shape
+    k = W.shape[-1]
+    if buffers is not None:
+        for name, shape in (("padded", (N, H + k - 1, Wd + k - 1, C)), ("cols", (N * H * Wd, k * k * C))):
+            if name not in buffers or buffers[name].shape != shape or buffers[name].dtype != A.dtype:
+                buffers[name] = np.zeros(shape, A.dtype)
+    cols = im2col(A, k, **(buffers or {}))
+    return (cols @ kernel_matrix(W)).reshape(N, H, Wd, len(W)), cols
+
+
+def flipped(W):
+    """The kernels for the backward pass of ⋆: each rotated by 180°, input and output channels swapped. With
+    Z[y, x, f] = Σ_{i,j,c} A[y + i − p, x + j − p, c] W[f, c, i, j], the gradient dA[y, x, c] =
+    Σ_{i,j,f} dZ[y − i + p, x − j + p, f] W[f, c, i, j] is dZ ⋆ flipped(W), zero padding and all."""
+    return W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
 
 
 def max_pool(Z):
@@ -140,20 +157,19 @@ class CNN(Network):
         params[f"W{output}"] = self.normal((self.n_hidden, self.n_outputs), self.n_hidden, gain)
         params[f"b{output}"] = np.zeros(self.n_outputs, self.dtype)
         self.params = params
+        self._buffers = {}  # arrays reused from batch to batch (see im2col): fresh ones cost page faults each time
 
     def _forward(self, X0):
-        p, k, g = self.params, self.kernel_size, self.activation
+        """The cache holds arrays that the next call reuses: it is valid until then (``gradients`` uses it at once)."""
+        p, g = self.params, self.activation
         A = X0.reshape(len(X0), self.side, self.side, 1)
         blocks = []
         for l in range(1, self.n_conv + 1):
-            W, b = p[f"W{l}"], p[f"b{l}"]
-            cols = im2col(A, k)
-            Z = (cols @ kernel_matrix(W)).reshape(*A.shape[:3], len(W))  # A ⋆ W, without the bias
+            Z, cols = correlate(A, p[f"W{l}"], self._buffers.setdefault(f"forward {l}", {}))  # the bias: after pooling
             M, route = max_pool(Z)
-            Mb = M + b  # the pooled pre-activation
-            A_next = activate(g, Mb)
-            blocks.append((A.shape, cols, route, Mb, A_next))
-            A = A_next
+            Mb = M + p[f"b{l}"]  # the pooled pre-activation
+            A = activate(g, Mb)
+            blocks.append((cols, route, Mb, A))
         flat = A.reshape(len(A), -1)
         dense, output = self.n_conv + 1, self.n_conv + 2
         Zh = flat @ p[f"W{dense}"] + p[f"b{dense}"]
@@ -171,15 +187,15 @@ class CNN(Network):
         grads[f"W{dense}"], grads[f"b{dense}"] = flat.T @ dZh, dZh.sum(axis=0)
         dA = (dZh @ p[f"W{dense}"].T).reshape(blocks[-1][-1].shape)
         for l in range(self.n_conv, 0, -1):
-            in_shape, cols, route, Mb, A = blocks[l - 1]
+            cols, route, Mb, A = blocks[l - 1]
             W = p[f"W{l}"]
             dM = dA * activation_slope(g, Mb, A)  # d(M + b) = dM, and db sums it over images and positions
             grads[f"b{l}"] = dM.sum(axis=(0, 1, 2))
-            dZ = max_pool_backward(dM, route).reshape(-1, len(W))
-            dW_mat = cols.T @ dZ  # Z = cols W_mat
+            dZ = max_pool_backward(dM, route)
+            dW_mat = cols.T @ dZ.reshape(-1, len(W))  # Z = cols W_mat
             grads[f"W{l}"] = dW_mat.reshape(k, k, -1, len(W)).transpose(3, 2, 0, 1)
             if l > 1:  # the pixels need no gradient
-                dA = col2im(dZ @ kernel_matrix(W).T, in_shape, k)
+                dA = correlate(dZ, flipped(W), self._buffers.setdefault(f"backward {l}", {}))[0]
         return grads
 
     def architecture(self):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.signal import correlate2d
 
-from signdigits.cnn import CNN, col2im, im2col, max_pool, max_pool_backward
+from signdigits.cnn import CNN, correlate, flipped, im2col, max_pool, max_pool_backward
 from signdigits.modelfile import load_model, save_model
 
 
@@ -41,12 +41,14 @@ def test_forward_equals_correlate2d_then_activation_then_pooling_by_loops():
         np.testing.assert_allclose(block[-1], A, rtol=1e-12, atol=1e-12)
 
 
-def test_im2col_rows_are_the_windows_correlate2d_reads():
+@pytest.mark.parametrize("channels", [1, 3])
+def test_im2col_rows_are_the_windows_correlate2d_reads(channels):
     rng = np.random.default_rng(4)
-    A, kernel = rng.normal(size=(2, 6, 5, 1)), rng.normal(size=(3, 3))
-    Z = (im2col(A, 3) @ kernel.reshape(9, 1)).reshape(2, 6, 5)
+    A, kernel = rng.normal(size=(2, 6, 5, channels)), rng.normal(size=(3, 3, channels))
+    Z = (im2col(A, 3) @ kernel.reshape(-1, 1)).reshape(2, 6, 5)
     for n in range(2):
-        np.testing.assert_allclose(Z[n], correlate2d(A[n, :, :, 0], kernel, mode="same"), rtol=1e-12, atol=1e-12)
+        expected = sum(correlate2d(A[n, :, :, c], kernel[:, :, c], mode="same") for c in range(channels))
+        np.testing.assert_allclose(Z[n], expected, rtol=1e-12, atol=1e-12)
 
 
 def test_max_pool_by_hand_and_odd_sizes():
@@ -86,11 +88,26 @@ def test_a_tie_routes_the_gradient_to_the_first_maximum_in_row_major_order():
         np.testing.assert_array_equal(dR.ravel(), 7.0 * (np.arange(4) == winner), err_msg=str(values))
 
 
-def test_col2im_is_the_adjoint_of_im2col():
+def test_correlating_with_the_flipped_kernels_is_the_adjoint_of_correlating():
+    """<A ⋆ W, D> = <A, D ⋆ flipped(W)> for every A and D: what the backward pass relies on for dA."""
     rng = np.random.default_rng(1)
-    A = rng.normal(size=(2, 5, 5, 3))
-    D = rng.normal(size=(2 * 5 * 5, 3 * 3 * 3))
-    assert np.sum(im2col(A, 3) * D) == pytest.approx(np.sum(A * col2im(D, A.shape, 3)), rel=1e-12)
+    A, W = rng.normal(size=(2, 5, 6, 3)), rng.normal(size=(4, 3, 3, 3))
+    D = rng.normal(size=(2, 5, 6, 4))
+    assert np.sum(correlate(A, W)[0] * D) == pytest.approx(np.sum(A * correlate(D, flipped(W))[0]), rel=1e-12)
+
+
+def test_reused_arrays_leave_no_trace_from_earlier_batches():
+    """The network reuses its im2col arrays from call to call: the gradients of a batch must not depend on what
+    went through before (other rows, other batch sizes)."""
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(5, 64)).astype(np.float32), rng.integers(0, 3, 5)
+    fresh = CNN(64, 3, channels=(2, 3), n_hidden=4, seed=0).gradients(X, y)
+    used = CNN(64, 3, channels=(2, 3), n_hidden=4, seed=0)
+    for rows in (9, 5, 5, 2):
+        used.gradients(100 * rng.normal(size=(rows, 64)).astype(np.float32), rng.integers(0, 3, rows))
+        used.predict(rng.normal(size=(rows + 1, 64)))
+    again = used.gradients(X, y)
+    assert all(np.array_equal(fresh[name], again[name]) for name in fresh)
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
