@@ -26,7 +26,6 @@ from threadpoolctl import threadpool_limits
 from signdigits.errors import UsageError
 from signdigits.optim import make_optimizer
 
-CHUNK = 512  # rows per forward pass when predicting or evaluating: bounds the activations' memory
 DIVERGENCE_FACTOR = 10.0  # see ``diverged``
 
 
@@ -115,6 +114,7 @@ class Network:
     FORMAT = None  # the model file's format tag, one per subclass
     WEIGHTS = ()  # names of the params that weight decay applies to
     BLAS_THREADS = None  # BLAS threads while fitting (None: all)
+    CHUNK = 512  # rows per forward pass when predicting or evaluating: bounds the activations' memory
 
     def __init__(self, n_inputs, n_outputs, seed, dtype, standardize):
         if n_outputs < 1 or n_inputs < 1:
@@ -181,7 +181,7 @@ class Network:
 
     def _logits(self, X0):
         """Z of the last layer for every row of X0, CHUNK rows at a time."""
-        chunks = [self._forward(X0[i : i + CHUNK])[1] for i in range(0, len(X0), CHUNK)]
+        chunks = [self._forward(X0[i : i + self.CHUNK])[1] for i in range(0, len(X0), self.CHUNK)]
         return np.concatenate(chunks) if chunks else np.zeros((0, self.n_outputs), self.dtype)
 
     def _penalty(self, weight_decay):
