@@ -7,13 +7,16 @@ import configparser
 import yaml
 
 
-def test_readme_opens_with_the_two_commands(root):
+def test_readme_opens_with_the_title_pitch_and_the_two_commands(root):
     lines = (root / "README.md").read_text().splitlines()
-    assert lines[0] == "```bash" and lines[3] == "```"
+    first = lines.index("```bash")  # the first code block, right after the title and one paragraph
+    assert lines[0].startswith("# ") and lines[1] == "" and "" not in lines[2 : first - 1] and lines[first - 1] == ""
+    assert lines[first + 3] == "```"
     venv = "python3 -m venv .venv && . .venv/bin/activate && "
-    assert lines[1] == venv + "pip install -r requirements.txt && dvc repro"  # the runtime lock only
-    assert lines[2] == venv + "pip install -r requirements-dev.txt && python -m pytest"  # runtime + test lock
-    assert lines[2] + " 2>&1 | tee" in (root / ".ci" / "run").read_text()  # CI runs the test command verbatim
+    assert lines[first + 1] == venv + "pip install -r requirements.txt && dvc repro"  # the runtime lock only
+    assert lines[first + 2] == venv + "pip install -r requirements-dev.txt && python -m pytest"  # + test lock
+    assert "SIGN_DIGITS_DATA" in " ".join(lines[first + 4 : first + 10])  # the offline note, next to them
+    assert lines[first + 2] + " 2>&1 | tee" in (root / ".ci" / "run").read_text()  # CI runs it verbatim
 
 
 def test_dvc_makes_no_network_calls_of_its_own(root):
