@@ -97,5 +97,6 @@ def logistic_regression_baseline(split: dict, network_predicted) -> dict:
     network_only, baseline_only = discordant_counts(split["y_test"], network_predicted, predicted)
     return {
         "baseline_test_accuracy": round(float(np.mean(predicted == split["y_test"])), DECIMALS),
-        "mcnemar_p_vs_baseline": round(mcnemar_p(network_only, baseline_only), DECIMALS),
+        # four significant digits, not decimals: on ten digits p is far below 0.0001, and 0.0 would say "impossible"
+        "mcnemar_p_vs_baseline": float(f"{mcnemar_p(network_only, baseline_only):.4g}"),
     }

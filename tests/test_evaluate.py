@@ -173,7 +173,7 @@ def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project, run_s
     assert metrics["baseline_test_accuracy"] == expected
     right_net, right_linear = net.predict(X_test) == y_test, linear.predict((X_test - mean) / scale) == y_test
     b, c = int(np.sum(right_net & ~right_linear)), int(np.sum(~right_net & right_linear))
-    assert metrics["mcnemar_p_vs_baseline"] == (round(binomtest(b, b + c).pvalue, 4) if b + c else 1.0)
+    assert metrics["mcnemar_p_vs_baseline"] == (float(f"{binomtest(b, b + c).pvalue:.4g}") if b + c else 1.0)
     rows = (project / "reports/predictions.csv").read_text().splitlines()
     assert rows[0] == "actual,predicted,probability" and len(rows) == 11
     for name in ("loss_curve", "confusion_matrix", "roc_curve"):
