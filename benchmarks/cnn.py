@@ -203,6 +203,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=3, help="epochs of the fit comparison (default 3)")
     parser.add_argument("--repeats", type=int, default=3, help="alternating pairs of runs (default 3)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads on both sides (default: cores)")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size of the fit comparison (default 32)")
     parser.add_argument("--fit-only", action="store_true", help="skip the pipeline run (accuracy, stage, memory)")
     options = parser.parse_args()
     params, classes = configuration()
@@ -211,14 +212,17 @@ def main():
         f"{params['activation']}, {params['optimizer']}, batch {params['batch_size']}, augment_shift "
         f"{params['augment_shift']}; {os.cpu_count()} cores; BLAS: {blas_kernel()}"
     )
-    compared = compare_fit(params, classes, options.epochs, options.repeats, options.threads)
+    compared = compare_fit(
+        params | {"batch_size": options.batch_size}, classes, options.epochs, options.repeats, options.threads
+    )
     if compared is None:
         print("PyTorch            not installed: no reference time (pip install torch to compare)")
     else:
         pairs, scores, version = compared
         ratios = [ours / theirs for ours, theirs in pairs]
         print(
-            f"fit, {options.epochs} epochs, {options.threads} threads, each followed by a pass over the training rows; "
+            f"fit, {options.epochs} epochs, batch {options.batch_size}, {options.threads} threads, each followed by a "
+            "pass over the training rows; "
             f"NumPy (ours) against PyTorch {version}, alternating:"
         )
         (ours_loss, ours_accuracy), (torch_loss, torch_accuracy) = scores
