@@ -185,7 +185,8 @@ def compare_fit(params, classes, epochs, repeats, threads):
 
 
 def pipeline():
-    """(crossval.json or None, metrics.json, train stage seconds, peak MiB) from the README line in a copy."""
+    """(crossval.json or None, metrics.json, train stage seconds, peak MiB, whether the rerun wrote the same model
+    file bit for bit) from the README line in a copy."""
     command = readme_command()
     with tempfile.TemporaryDirectory() as folder:
         project = copy_of_project(Path(folder))
@@ -193,9 +194,11 @@ def pipeline():
         crossval = project / "reports/crossval.json"
         crossval = json.loads(crossval.read_text()) if crossval.exists() else None
         metrics = json.loads((project / "reports/metrics.json").read_text())
+        model = (project / "models/model.npz").read_bytes()
         report = project / "peak_rss_kib"
         seconds = run(project, sys.executable, "-c", MEASURE.format(report=report))
-        return crossval, metrics, seconds, int(report.read_text()) / 1024
+        same = (project / "models/model.npz").read_bytes() == model
+        return crossval, metrics, seconds, int(report.read_text()) / 1024, same
 
 
 def main():
@@ -235,7 +238,7 @@ def main():
         print(f"ours / PyTorch     {min(ratios):.2f}–{max(ratios):.2f} (median {np.median(ratios):.2f}; goal ≤ 1.5)")
     if options.fit_only:
         return
-    crossval, metrics, seconds, peak_mib = pipeline()
+    crossval, metrics, seconds, peak_mib, same = pipeline()
     if crossval is not None and crossval.get("cv_folds"):
         print(
             f"cross-validation   {crossval['cv_accuracy_mean']:.4f} ± {crossval['cv_accuracy_std']:.4f} "
@@ -246,6 +249,7 @@ def main():
         f"{metrics['test_accuracy_high']:.3f}; goal ≥ 0.98)"
     )
     print(f"train stage        {seconds:.1f} s (goal ≤ 120 s), peak memory {peak_mib:.0f} MiB (goal ≤ 250 MiB)")
+    print(f"the rerun wrote the same model file bit for bit: {same}")
 
 
 if __name__ == "__main__":
