@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from signdigits.errors import UsageError
+
 FOLDER = "reports/history"
 DECIMALS = 6
 
@@ -31,12 +33,25 @@ def open_log(folder: str = FOLDER):
     try:
         with Live(folder, save_dvc_exp=False, dvcyaml=False) as live:
             yield live
+    except OSError as error:  # a full disk, a read-only folder, a file where a folder should be
+        _restore(folder, previous)
+        raise UsageError(
+            f"cannot write {folder}/ ({error.strerror or error}); make it writable or free some space"
+        ) from None
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        _restore(folder, previous)
+        raise
+
+
+def _restore(folder: str, previous: dict) -> None:
+    """Put back the files ``folder`` held before (as far as the file system lets us: it may be what failed)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
         for path, content in previous.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
-        raise
+    except OSError:
+        pass
 
 
 def log_epoch(live, row: dict) -> None:
@@ -51,8 +66,6 @@ def log_epoch(live, row: dict) -> None:
 def read_history(folder: str | Path = FOLDER) -> dict:
     """The logged history as columns {"epoch": array, name: array, …}; {} when nothing was logged
     (cross-validation off)."""
-    from signdigits.errors import UsageError
-
     if not Path(folder).is_dir():
         raise UsageError(f"{folder} not found; run `dvc repro` to build it")
     columns = {}

@@ -9,6 +9,7 @@ byte for byte as it was, with no temporary file left behind.
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -289,6 +290,16 @@ def test_output_folder_taken_by_a_file(tiny_copy, run_stage, artifacts, failed_c
     (tiny_copy / "reports" / "figures").write_text("not a folder")
     before = artifacts(tiny_copy)
     failed_cleanly(run_stage(tiny_copy, "evaluate"), "cannot write reports/figures/", tiny_copy, before)
+
+
+def test_history_folder_that_cannot_be_written(tiny_copy, run_stage, artifacts, failed_cleanly):
+    """DVCLive writes the crossval history itself: a file where its plots/ folder should be is one line, and the
+    previous history is still there."""
+    plots = tiny_copy / "reports" / "history" / "plots"
+    shutil.rmtree(plots)
+    plots.write_text("not a folder")
+    before = artifacts(tiny_copy)
+    failed_cleanly(run_stage(tiny_copy, "crossval"), "cannot write reports/history/", tiny_copy, before)
 
 
 def test_missing_and_damaged_inputs(tiny_copy, run_stage, artifacts, failed_cleanly):
