@@ -41,8 +41,7 @@ import yaml  # noqa: E402
 from common import ROOT, copy_of_project, real_split, run  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
-from signdigits.augment import augmenter  # noqa: E402
-from signdigits.training import build_model  # noqa: E402
+from signdigits.training import build_model, fit_options  # noqa: E402
 
 CONFIGURATION = "dvc exp run -n ten-digits-cnn"
 MEASURE = (  # run the train stage as DVC does, as this process's only child; write its peak resident set (KiB)
@@ -79,7 +78,7 @@ class TorchTwin:
     """The same network in PyTorch, started from our network's initial weights, trained on the same batches."""
 
     def __init__(self, net, params, torch):
-        self.torch, self.side, self.k = torch, net.side, net.kernel_size
+        self.torch, self.side, self.k, self.n_hidden = torch, net.side, net.kernel_size, net.n_hidden
         layers, channels = [], 1
         for out in net.channels:
             layers += [
@@ -90,10 +89,11 @@ class TorchTwin:
             channels = out
         size = net.side >> net.n_conv
         layers += [torch.nn.Flatten(), torch.nn.Linear(channels * size * size, net.n_hidden), torch.nn.ReLU()]
-        layers += [torch.nn.Linear(net.n_hidden, net.n_outputs)]
-        self.model = torch.nn.Sequential(*layers)
-        convs = [m for m in self.model if isinstance(m, torch.nn.Conv2d)]
-        dense, output = [m for m in self.model if isinstance(m, torch.nn.Linear)]
+        self.hidden = torch.nn.Sequential(*layers)  # up to the dense layer's output, where dropout applies
+        self.output = torch.nn.Linear(net.n_hidden, net.n_outputs)
+        self.model = torch.nn.Sequential(self.hidden, self.output)
+        convs = [m for m in self.model.modules() if isinstance(m, torch.nn.Conv2d)]
+        dense, output = [m for m in self.model.modules() if isinstance(m, torch.nn.Linear)]
         with torch.no_grad():
             for l, conv in enumerate(convs, start=1):
                 conv.weight.copy_(torch.from_numpy(net.params[f"W{l}"]))
@@ -116,9 +116,9 @@ class TorchTwin:
 
     def fit(self, X, y, mean, scale, params, rng, chunk):
         """Our ``fit``'s loop: the loss over the training rows before training (for the divergence rule), then
-        per epoch the augmented rows, batches in the order of rng, Adam at the epoch's learning rate, and loss
-        and accuracy over the training rows."""
-        torch, augment = self.torch, augmenter(params["augment_shift"])
+        per epoch the augmented rows, batches in the order of rng, each with a dropout mask drawn as ours draws it,
+        Adam at the epoch's learning rate, and loss and accuracy over the training rows."""
+        torch, augment = self.torch, fit_options(params)["augment"]
         y_all, X_plain = torch.from_numpy(y), self.images((X - mean) / scale)
 
         def scores():
@@ -135,7 +135,11 @@ class TorchTwin:
             for first in range(0, len(X), params["batch_size"]):
                 batch = order[first : first + params["batch_size"]]
                 self.optimizer.zero_grad()
-                torch.nn.functional.cross_entropy(self.model(X_epoch[batch]), y_all[batch]).backward()
+                hidden = self.hidden(X_epoch[batch])
+                if params["dropout"]:  # network.dropout_mask's draw, from the same generator
+                    kept = rng.random((len(batch), self.n_hidden)) >= params["dropout"]
+                    hidden = hidden * torch.from_numpy(kept * np.float32(1 / (1 - params["dropout"])))
+                torch.nn.functional.cross_entropy(self.output(hidden), y_all[batch]).backward()
                 self.optimizer.step()
             last = scores()
         return last
@@ -153,17 +157,7 @@ def compare_fit(params, classes, epochs, repeats, threads):
 
     def ours():
         net = build_model(params, X.shape[1], len(classes))
-        history = net.fit(
-            X,
-            y,
-            epochs=epochs,
-            batch_size=params["batch_size"],
-            learning_rate=params["learning_rate"],
-            optimizer="adam",
-            weight_decay=params["weight_decay"],
-            lr_decay=params["lr_decay"],
-            augment=augmenter(params["augment_shift"]),
-        )
+        history = net.fit(X, y, **fit_options(params))
         return history[-1]["train_loss"], history[-1]["train_accuracy"]
 
     def theirs():
@@ -212,8 +206,9 @@ def main():
     params, classes = configuration()
     print(
         f"ten-digit CNN {params['conv_channels']}, kernel {params['kernel_size']}, dense {params['hidden_units']}, "
-        f"{params['activation']}, {params['optimizer']}, batch {params['batch_size']}, augment_shift "
-        f"{params['augment_shift']}; {os.cpu_count()} cores; BLAS: {blas_kernel()}"
+        f"{params['activation']}, {params['optimizer']}, batch {params['batch_size']}, augment shift "
+        f"{params['augment_shift']} rotate {params['augment_rotate']} zoom {params['augment_zoom']}, dropout "
+        f"{params['dropout']}; {os.cpu_count()} cores; BLAS: {blas_kernel()}"
     )
     compared = compare_fit(
         params | {"batch_size": options.batch_size}, classes, options.epochs, options.repeats, options.threads

@@ -160,8 +160,9 @@ class CNN(Network):
         self.params = params
         self._buffers = {}  # arrays reused from batch to batch (see im2col): fresh ones cost page faults each time
 
-    def _forward(self, X0):
-        """The cache holds arrays that the next call reuses: it is valid until then (``gradients`` uses it at once)."""
+    def _forward(self, X0, keep=None):
+        """The cache holds arrays that the next call reuses: it is valid until then (``gradients`` uses it at once).
+        ``keep`` is the dense layer's dropout mask (None: no dropout)."""
         p, g = self.params, self.activation
         A = X0.reshape(len(X0), self.side, self.side, 1)
         blocks = []
@@ -175,16 +176,20 @@ class CNN(Network):
         dense, output = self.n_conv + 1, self.n_conv + 2
         Zh = flat @ p[f"W{dense}"] + p[f"b{dense}"]
         Ah = activate(g, Zh)
-        Zo = Ah @ p[f"W{output}"] + p[f"b{output}"]
-        return (blocks, flat, Zh, Ah), Zo
+        Dh = Ah if keep is None else Ah * keep  # what the output layer sees
+        Zo = Dh @ p[f"W{output}"] + p[f"b{output}"]
+        return (blocks, flat, Zh, Ah, Dh, keep), Zo
 
     def _backward(self, cache, dZo):
         """From the output error dZo = (A − Y) / N back through the dense layer, then each block in turn."""
-        blocks, flat, Zh, Ah = cache
+        blocks, flat, Zh, Ah, Dh, keep = cache
         p, k, g = self.params, self.kernel_size, self.activation
         dense, output = self.n_conv + 1, self.n_conv + 2
-        grads = {f"W{output}": Ah.T @ dZo, f"b{output}": dZo.sum(axis=0)}
-        dZh = (dZo @ p[f"W{output}"].T) * activation_slope(g, Zh, Ah)
+        grads = {f"W{output}": Dh.T @ dZo, f"b{output}": dZo.sum(axis=0)}
+        dAh = dZo @ p[f"W{output}"].T
+        if keep is not None:  # Dh = Ah · keep
+            dAh = dAh * keep
+        dZh = dAh * activation_slope(g, Zh, Ah)
         grads[f"W{dense}"], grads[f"b{dense}"] = flat.T @ dZh, dZh.sum(axis=0)
         dA = (dZh @ p[f"W{dense}"].T).reshape(blocks[-1][-1].shape)
         for l in range(self.n_conv, 0, -1):

@@ -158,9 +158,7 @@ def list_tree(root: Path) -> list[Photo]:
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=refuse):
         real = os.path.realpath(dirpath)
         if real in seen:
-            raise UsageError(
-                f"{dirpath} leads back to a folder already read (a symbolic link loop); remove the link"
-            )
+            raise UsageError(f"{dirpath} leads back to a folder already read (a symbolic link loop); remove the link")
         seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
         relative_dir = PurePosixPath(Path(dirpath).relative_to(root).as_posix())

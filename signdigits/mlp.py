@@ -50,19 +50,23 @@ class MLP(Network):
             "b2": np.zeros(self.n_outputs, self.dtype),
         }
 
-    def _forward(self, X0):
-        """The cache for backpropagation, (X0, Z1, A1), and the logits Z2; X0 is the (standardized) input."""
+    def _forward(self, X0, keep=None):
+        """The cache for backpropagation and the logits Z2; X0 is the (standardized) input, ``keep`` the hidden
+        layer's dropout mask (None: no dropout)."""
         Z1 = X0 @ self.params["W1"] + self.params["b1"]
         A1 = activate(self.activation, Z1)
-        Z2 = A1 @ self.params["W2"] + self.params["b2"]
-        return (X0, Z1, A1), Z2
+        D1 = A1 if keep is None else A1 * keep  # what the output layer sees
+        Z2 = D1 @ self.params["W2"] + self.params["b2"]
+        return (X0, Z1, A1, D1, keep), Z2
 
     def _backward(self, cache, dZ2):
         """From the output error dZ2 = (A2 − Y) / N to the gradient of every parameter, by the chain rule."""
-        X0, Z1, A1 = cache
-        dW2 = A1.T @ dZ2  # Z2 = A1 W2 + b2
+        X0, Z1, A1, D1, keep = cache
+        dW2 = D1.T @ dZ2  # Z2 = D1 W2 + b2
         db2 = dZ2.sum(axis=0)
         dA1 = dZ2 @ self.params["W2"].T  # the error flows back through W2 …
+        if keep is not None:  # … through the mask (D1 = A1 · keep) …
+            dA1 = dA1 * keep
         dZ1 = dA1 * activation_slope(self.activation, Z1, A1)  # … then through g, elementwise
         dW1 = X0.T @ dZ1  # Z1 = X0 W1 + b1
         db1 = dZ1.sum(axis=0)

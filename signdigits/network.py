@@ -2,9 +2,10 @@
 backpropagation's first step, prediction and the mini-batch training loop.
 
 A subclass builds ``params`` (a dict of arrays), lists which of them are weights (L2 weight decay applies to
-those, never to biases), and writes three methods: ``_forward(X0) -> (cache, Z)``, the logits Z of the last
-layer; ``_backward(cache, dZ) -> grads``; and ``architecture()``, its constructor's arguments (the model file
-stores them: ``modelfile.py``). Everything else lives here, once:
+those, never to biases), and writes three methods: ``_forward(X0, keep=None) -> (cache, Z)``, the logits Z of
+the last layer (``keep``: the dropout mask of its last hidden layer, of ``n_hidden`` units); ``_backward(cache,
+dZ) -> grads``; and ``architecture()``, its constructor's arguments (the model file stores them:
+``modelfile.py``). Everything else lives here, once:
 
 - one output: sigmoid with binary cross-entropy; K ≥ 2 outputs: softmax with categorical cross-entropy. Both
   give the same output error, dL/dZ = (A − Y) / N (see ``_output_error``);
@@ -14,7 +15,10 @@ stores them: ``modelfile.py``). Everything else lives here, once:
   common component of raw pixels that makes gradient descent zig-zag (LeCun et al., 1998, "Efficient
   BackProp"). The seed did not do it; the pipeline does by default (train.standardize);
 - training (``fit``): mini-batch gradient descent with an optimizer of ``optim.py``, stopped with an error when
-  it diverges (``diverged``).
+  it diverges (``diverged``);
+- dropout (Srivastava et al., 2014), "inverted": while training, each unit of the last hidden layer is dropped
+  (set to 0) with probability p, independently per row and batch, and the kept ones are scaled by 1 / (1 − p).
+  A unit's expected output is then what it is without dropout, so prediction uses the whole network as it is.
 """
 
 from collections.abc import Callable
@@ -81,7 +85,8 @@ def diverged(train_loss, untrained_loss, params) -> bool:
 @dataclass(frozen=True)
 class TrainingConfig:
     """How ``fit`` trains. The learning rate of epoch e (counted from 0) is learning_rate / (1 + lr_decay · e);
-    ``augment(X, rng)``, if given, returns the epoch's (randomly altered) copy of the training rows."""
+    ``augment(X, rng)``, if given, returns the epoch's (randomly altered) copy of the training rows; ``dropout``
+    is the probability of dropping a unit of the last hidden layer (0: none)."""
 
     epochs: int = 100
     batch_size: int = 32
@@ -91,10 +96,13 @@ class TrainingConfig:
     weight_decay: float = 0.0
     lr_decay: float = 0.0
     augment: Callable | None = None
+    dropout: float = 0.0
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be positive")
+        if not 0 <= self.dropout < 1:
+            raise ValueError("dropout must be in [0, 1)")
 
     def rate(self, epoch):
         return self.learning_rate / (1.0 + self.lr_decay * epoch)
@@ -200,13 +208,21 @@ class Network:
         dZ = (A − Y) / N (the 1/N because the loss is a mean over the batch)."""
         return (self._output(Z) - Y) / len(Y)
 
-    def gradients(self, X, y, weight_decay=0.0):
-        """dLoss/dθ for every θ in params, by backpropagation (same keys and shapes as params)."""
-        return self._gradients(self._input(X), self._targets(y, self.dtype), weight_decay)
+    def gradients(self, X, y, weight_decay=0.0, keep=None):
+        """dLoss/dθ for every θ in params, by backpropagation (same keys and shapes as params); with ``keep``, of
+        the network thinned by that dropout mask (see ``dropout_mask``)."""
+        return self._gradients(self._input(X), self._targets(y, self.dtype), weight_decay, keep)
 
-    def _gradients(self, X0, Y, weight_decay):
+    def dropout_mask(self, rows, dropout):
+        """A fresh mask for ``rows`` rows of the last hidden layer: 0 for a dropped unit (probability ``dropout``),
+        1 / (1 − dropout) for a kept one; None for no dropout."""
+        if not dropout:
+            return None
+        return (self.rng.random((rows, self.n_hidden)) >= dropout) * self.dtype.type(1 / (1 - dropout))
+
+    def _gradients(self, X0, Y, weight_decay, keep=None):
         """``gradients`` for rows X0 already prepared by ``_input`` and targets Y from ``_targets``."""
-        cache, Z = self._forward(X0)
+        cache, Z = self._forward(X0, keep)
         grads = self._backward(cache, self._output_error(Z, Y))  # back through the layers
         if weight_decay:  # d/dW of (λ/2)‖W‖² is λW
             for name in self.WEIGHTS:
@@ -255,6 +271,7 @@ class Network:
         weight_decay=0.0,
         lr_decay=0.0,
         augment=None,
+        dropout=0.0,
         X_val=None,
         y_val=None,
         on_epoch=None,
@@ -268,7 +285,9 @@ class Network:
         and ``augment`` are described at TrainingConfig. ``on_epoch(row)`` is called after each epoch, with the
         model as that epoch left it. Training that diverges (``diverged``) raises TrainingDiverged.
         """
-        config = TrainingConfig(epochs, batch_size, learning_rate, optimizer, momentum, weight_decay, lr_decay, augment)
+        config = TrainingConfig(
+            epochs, batch_size, learning_rate, optimizer, momentum, weight_decay, lr_decay, augment, dropout
+        )
         history = []
         with threadpool_limits(limits=self.BLAS_THREADS, user_api="blas"):
             for row in self.training(X, y, config, X_val, y_val):
@@ -293,7 +312,8 @@ class Network:
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging epoch is caught just below
                 X0_epoch = X0 if config.augment is None else self._input(config.augment(X, self.rng))
                 for batch in batches(self.rng.permutation(len(X0)), config.batch_size):
-                    step(self._gradients(X0_epoch[batch], Y[batch], config.weight_decay), config.rate(epoch))
+                    keep = self.dropout_mask(len(batch), config.dropout)
+                    step(self._gradients(X0_epoch[batch], Y[batch], config.weight_decay, keep), config.rate(epoch))
                 train_loss, train_accuracy = self._scores(X0, y)
                 row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_accuracy}
                 if validation is not None:

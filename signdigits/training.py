@@ -40,7 +40,8 @@ def fit_options(params) -> dict:
         "momentum": params["momentum"],
         "weight_decay": params["weight_decay"],
         "lr_decay": params["lr_decay"],
-        "augment": augmenter(params["augment_shift"]),
+        "augment": augmenter(params["augment_shift"], params["augment_rotate"], params["augment_zoom"]),
+        "dropout": params["dropout"],
     }
 
 

@@ -278,16 +278,24 @@ def jpeg_bytes():
 
 
 # --- the networks' reference ---------------------------------------------------------------------------------------
-def _numeric_gradient(net, X, y, name, weight_decay, h=1e-6):
-    """Central differences: (L(θ + h) − L(θ − h)) / 2h, one coordinate at a time."""
+def _numeric_gradient(net, X, y, name, weight_decay, h=1e-6, keep=None):
+    """Central differences: (L(θ + h) − L(θ − h)) / 2h, one coordinate at a time; with ``keep``, L is the loss of
+    the network thinned by that dropout mask."""
     theta = net.params[name]
     grad = np.zeros_like(theta)
+
+    def loss():
+        if keep is None:
+            return net.loss(X, y, weight_decay)
+        Z = net._forward(net._input(X), keep)[1]
+        return net._cross_entropy(Z, net._targets(y, Z.dtype)) + net._penalty(weight_decay)
+
     for index in np.ndindex(theta.shape):
         saved = theta[index]
         theta[index] = saved + h
-        plus = net.loss(X, y, weight_decay)
+        plus = loss()
         theta[index] = saved - h
-        minus = net.loss(X, y, weight_decay)
+        minus = loss()
         theta[index] = saved
         grad[index] = (plus - minus) / (2 * h)
     return grad
@@ -295,7 +303,8 @@ def _numeric_gradient(net, X, y, name, weight_decay, h=1e-6):
 
 @pytest.fixture(scope="session")
 def numeric_gradient():
-    """numeric_gradient(net, X, y, name, weight_decay, h=1e-6): dLoss/d params[name] by central differences."""
+    """numeric_gradient(net, X, y, name, weight_decay, h=1e-6, keep=None): dLoss/d params[name] by central
+    differences (of the network thinned by the dropout mask ``keep``, if given)."""
     return _numeric_gradient
 
 

@@ -1,14 +1,22 @@
 import numpy as np
+import pytest
+from scipy import ndimage
 
-from signdigits.augment import augmenter, shift_images
+from signdigits.augment import augmenter, random_transforms, transform_images
+
+
+def transformed(image, offset=(0, 0), angle=0.0, zoom=1.0):
+    """One square image through transform_images."""
+    side = len(image)
+    rows = transform_images(image.reshape(1, -1), np.array([offset]), np.array([angle]), np.array([zoom]))
+    return rows.reshape(side, side)
 
 
 def test_each_image_moves_by_its_own_shift_within_range():
     side, n, s = 9, 200, 2
     X = np.zeros((n, side, side), np.float32)
     X[:, 4, 4] = 1.0  # one bright pixel in the centre of a dark image
-    moved = shift_images(X.reshape(n, -1), s, np.random.default_rng(0)).reshape(n, side, side)
-    rows, columns = np.nonzero(moved.max(axis=0) > 0)
+    moved = augmenter(s)(X.reshape(n, -1), np.random.default_rng(0)).reshape(n, side, side)
     offsets = set()
     for image in moved:
         (r,), (c,) = np.nonzero(image)
@@ -17,16 +25,56 @@ def test_each_image_moves_by_its_own_shift_within_range():
     assert offsets == {(dy, dx) for dy in range(-s, s + 1) for dx in range(-s, s + 1)}  # every shift occurs
 
 
-def test_edges_repeat_and_seeded():
+def test_a_move_repeats_the_edge_and_is_seeded():
     X = np.arange(16, dtype=np.float32).reshape(1, 16)
-    a = shift_images(np.repeat(X, 50, axis=0), 1, np.random.default_rng(3))
-    b = shift_images(np.repeat(X, 50, axis=0), 1, np.random.default_rng(3))
+    a = augmenter(1)(np.repeat(X, 50, axis=0), np.random.default_rng(3))
+    b = augmenter(1)(np.repeat(X, 50, axis=0), np.random.default_rng(3))
     np.testing.assert_array_equal(a, b)
     assert set(np.unique(a)) <= set(range(16))  # only existing pixel values: edges are repeated, no zeros added
+    image = np.arange(25, dtype=np.float32).reshape(5, 5)
+    np.testing.assert_array_equal(transformed(image, offset=(0, 2)), np.pad(image, ((0, 0), (0, 2)), "edge")[:, 2:])
 
 
-def test_augmenter_shifts_by_the_param_and_is_off_at_zero():
-    X = np.arange(2 * 25, dtype=np.float32).reshape(2, 25)
-    shifted = augmenter(2)(X, np.random.default_rng(5))
-    np.testing.assert_array_equal(shifted, shift_images(X, 2, np.random.default_rng(5)))
-    assert augmenter(0) is None  # fit's "no augmentation"
+@pytest.mark.parametrize("angle", [90.0, 30.0, -17.0, 4.5])
+def test_a_turn_is_scipys_rotate_about_the_centre(angle):
+    image = np.random.default_rng(1).random((9, 9)).astype(np.float32)
+    expected = ndimage.rotate(image, angle, reshape=False, order=1, mode="nearest")
+    np.testing.assert_allclose(transformed(image, angle=angle), expected, atol=1e-6)
+
+
+def test_a_quarter_turn_is_counterclockwise_as_shown():
+    image = np.random.default_rng(2).random((7, 7)).astype(np.float32)
+    np.testing.assert_allclose(transformed(image, angle=90.0), np.rot90(image), atol=1e-6)
+
+
+def test_a_zoom_magnifies_about_the_centre_by_bilinear_interpolation():
+    image = np.zeros((9, 9), np.float32)
+    image[4, 5] = 1.0  # one pixel right of the centre (4, 4)
+    zoomed = transformed(image, zoom=2.0)
+    # output (4, 6) shows the input at 4 + (6 − 4) / 2 = 5; output (4, 7) the input at 5.5, half of that pixel
+    assert zoomed[4, 6] == 1.0 and zoomed[4, 7] == 0.5 and zoomed[4, 5] == 0.5
+    assert zoomed.sum() == pytest.approx(4.0)  # the pixel now covers twice the width and height: (0.5 + 1 + 0.5)²
+    image = np.zeros((9, 9), np.float32)
+    image[4, 6] = 1.0
+    shrunk = transformed(image, zoom=0.5)  # output (4, 5) shows the input at 4 + (5 − 4) / 0.5 = 6
+    assert shrunk[4, 5] == 1.0 and shrunk.sum() == 1.0
+
+
+def test_random_transforms_cover_their_ranges_and_draw_nothing_for_a_zero_range():
+    offsets, angles, zooms = random_transforms(4000, 2, 10.0, 0.1, np.random.default_rng(4))
+    assert set(map(tuple, offsets)) == {(r, c) for r in range(-2, 3) for c in range(-2, 3)}
+    assert -10 <= angles.min() < -9.9 and 9.9 < angles.max() <= 10
+    assert 0.9 <= zooms.min() < 0.901 and 1.099 < zooms.max() <= 1.1
+    rng = np.random.default_rng(5)
+    offsets, angles, zooms = random_transforms(10, 0, 0.0, 0.0, rng)
+    assert not offsets.any() and not angles.any() and (zooms == 1).all()
+    assert rng.random() == np.random.default_rng(5).random()  # nothing drawn
+
+
+def test_augmenter_follows_the_params_and_is_off_at_zero():
+    X = np.random.default_rng(6).random((3, 49)).astype(np.float32)
+    changed = augmenter(1, 15.0, 0.2)(X, np.random.default_rng(7))
+    expected = transform_images(X, *random_transforms(3, 1, 15.0, 0.2, np.random.default_rng(7)))
+    np.testing.assert_array_equal(changed, expected)
+    assert changed.dtype == X.dtype and changed.shape == X.shape
+    assert augmenter(0) is None and augmenter(0, 0.0, 0.0) is None  # fit's "no augmentation"

@@ -243,7 +243,7 @@ def test_damaged_cached_download_says_to_delete_it(
 
 
 # --- the file system: outputs that cannot be written, inputs that are gone or damaged -----------------------------
-FAILING_DISK = '''
+FAILING_DISK = """
 import errno, os, pathlib
 _write, _unlink = pathlib.Path.write_bytes, pathlib.Path.unlink
 CODE = errno.{code}
@@ -261,7 +261,7 @@ def unlink(self, missing_ok=False):
     return _unlink(self, missing_ok=missing_ok)
 
 pathlib.Path.write_bytes, pathlib.Path.unlink = write_bytes, unlink
-'''
+"""
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,9 @@ def test_committed_params_are_valid_and_complete():
         ("train", {"activation": "softsign"}, "train.activation = 'softsign' is not allowed; expected one of"),
         ("train", {"learning_rate": 0}, "train.learning_rate = 0 is not allowed; expected a number > 0"),
         ("train", {"momentum": 1.0}, "train.momentum = 1.0 is not allowed"),
+        ("train", {"dropout": 1.0}, "train.dropout = 1.0 is not allowed; expected a number in [0, 1)"),
+        ("train", {"augment_zoom": 1}, "train.augment_zoom = 1 is not allowed; expected a number in [0, 1)"),
+        ("train", {"augment_rotate": -5}, "train.augment_rotate = -5 is not allowed; expected a number in [0, 180]"),
         ("train", {"batch_size": 0}, "train.batch_size = 0 is not allowed"),
     ],
 )
@@ -102,11 +105,13 @@ def test_what_is_not_a_number_stays_a_string(written):
 def test_exponent_floats_pass_every_number_key(tmp_path):
     path = write_params(
         tmp_path,
-        lambda text: text.replace("weight_decay: 0.0", "weight_decay: 1e-5")
-        .replace("learning_rate: 0.01", "learning_rate: 1E-3")
-        .replace("test_size: 0.2", "test_size: .5")
-        .replace("lr_decay: 0.0", "lr_decay: 2e-2")
-        .replace("momentum: 0.0", "momentum: 9e-1"),
+        lambda text: (
+            text.replace("weight_decay: 0.0", "weight_decay: 1e-5")
+            .replace("learning_rate: 0.01", "learning_rate: 1E-3")
+            .replace("test_size: 0.2", "test_size: .5")
+            .replace("lr_decay: 0.0", "lr_decay: 2e-2")
+            .replace("momentum: 0.0", "momentum: 9e-1")
+        ),
     )
     assert "weight_decay: 1e-5" in path.read_text()
     params = load_all(path)
@@ -159,9 +164,7 @@ def test_unknown_sections_and_keys_are_refused_wherever_they_are(tmp_path, edit,
 
 
 def test_cnn_whose_poolings_leave_no_pixel(tmp_path):
-    path = write_params(
-        tmp_path, **{"train.model": "cnn", "train.conv_channels": [4, 4, 4, 4], "ingest.image_size": 8}
-    )
+    path = write_params(tmp_path, **{"train.model": "cnn", "train.conv_channels": [4, 4, 4, 4], "ingest.image_size": 8})
     with pytest.raises(UsageError) as raised:
         load_params("ingest", path)
     assert str(raised.value) == (
