@@ -1,12 +1,14 @@
 """The named ten-digit CNN configuration (README), on the real data, against PyTorch (optional, never a
 dependency of the project).
 
-    SIGN_DIGITS_DATA=/path/to/dataset python benchmarks/cnn.py [--epochs 3] [--repeats 3] [--threads 2] [--fit-only]
+    SIGN_DIGITS_DATA=/path/to/dataset python benchmarks/cnn.py [--epochs 3] [--repeats 3] [--threads 2]
+                                                                [--batch-size N] [--fit-only]
 
 1. ``CNN.fit`` against PyTorch on identical work: the same network, the same initial weights, the same epochs of
-   the same (augmented) rows in the same batches, Adam with the same settings, and after every epoch the same
-   full pass over the training rows (``fit``'s history: loss and accuracy). Same number of threads on both sides,
-   one process, runs alternating; the ratio ours / PyTorch of each pair, and its range over the repeats.
+   the same (augmented) rows in the same batches (the configuration's batch size unless --batch-size is given),
+   the same dropout masks, Adam with the same settings, and after every epoch the same full pass over the
+   training rows (``fit``'s history: loss and accuracy). Same number of threads on both sides, one process, runs
+   alternating; the ratio ours / PyTorch of each pair, and its range over the repeats.
 2. The whole pipeline of the README's ``dvc exp run`` line in a copy of the project: cross-validated and test
    accuracy; then the train stage again, alone, as this process's only child: its wall time and peak resident
    memory (the child's own peak, from getrusage).
@@ -200,10 +202,13 @@ def main():
     parser.add_argument("--epochs", type=int, default=3, help="epochs of the fit comparison (default 3)")
     parser.add_argument("--repeats", type=int, default=3, help="alternating pairs of runs (default 3)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads on both sides (default: cores)")
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size of the fit comparison (default 32)")
+    parser.add_argument(
+        "--batch-size", type=int, help="batch size of the fit comparison (default: the configuration's)"
+    )
     parser.add_argument("--fit-only", action="store_true", help="skip the pipeline run (accuracy, stage, memory)")
     options = parser.parse_args()
     params, classes = configuration()
+    batch_size = options.batch_size or params["batch_size"]
     print(
         f"ten-digit CNN {params['conv_channels']}, kernel {params['kernel_size']}, dense {params['hidden_units']}, "
         f"{params['activation']}, {params['optimizer']}, batch {params['batch_size']}, augment shift "
@@ -211,7 +216,7 @@ def main():
         f"{params['dropout']}; {os.cpu_count()} cores; BLAS: {blas_kernel()}"
     )
     compared = compare_fit(
-        params | {"batch_size": options.batch_size}, classes, options.epochs, options.repeats, options.threads
+        params | {"batch_size": batch_size}, classes, options.epochs, options.repeats, options.threads
     )
     if compared is None:
         print("PyTorch            not installed: no reference time (pip install torch to compare)")
@@ -219,7 +224,7 @@ def main():
         pairs, scores, version = compared
         ratios = [ours / theirs for ours, theirs in pairs]
         print(
-            f"fit, {options.epochs} epochs, batch {options.batch_size}, {options.threads} threads, each followed by a "
+            f"fit, {options.epochs} epochs, batch {batch_size}, {options.threads} threads, each followed by a "
             "pass over the training rows; "
             f"NumPy (ours) against PyTorch {version}, alternating:"
         )

@@ -2,29 +2,26 @@
 (seeded), as a hand would sit a little differently in another photo."""
 
 import numpy as np
-from scipy.ndimage import map_coordinates
+from scipy.ndimage import affine_transform
 
 
 def transform_images(X: np.ndarray, offsets: np.ndarray, angles: np.ndarray, zooms: np.ndarray) -> np.ndarray:
     """Each row of X (N, side²) as an image turned by angles[n] degrees (counterclockwise as shown, about the
     image centre), magnified zooms[n] times, then moved by −offsets[n] = −(rows, columns) pixels.
 
-    Output pixel p = (row, column) shows the input at c + R(−angle)(p − c) / zoom + offset, c the centre, by
-    bilinear interpolation; a point outside the image takes the nearest edge pixel (hands fill the frame,
-    backgrounds continue). With angle 0, zoom 1 and whole-pixel offsets every source point is a pixel, so the
-    image is moved exactly, without blurring."""
+    Output pixel p = (row, column) shows the input at c + M (p − c) + offset, c the centre, by bilinear
+    interpolation; a point outside the image takes the nearest edge pixel (hands fill the frame, backgrounds
+    continue). Rows grow downwards, so a counterclockwise turn by θ as shown is, in (row, column) coordinates, the
+    source turned back: M = [[cos θ, sin θ], [−sin θ, cos θ]] / zoom. With angle 0, zoom 1 and whole-pixel offsets
+    every source point is a pixel, so the image is moved exactly, without blurring."""
     n, side = len(X), int(round(np.sqrt(X.shape[1])))
-    c = (side - 1) / 2
-    rows, columns = np.meshgrid(np.arange(side) - c, np.arange(side) - c, indexing="ij")
-    # Rows grow downwards, so a counterclockwise turn as shown is R(−θ) in (row, column) coordinates: the
-    # source of p is p turned back by θ.
-    theta = np.radians(angles)[:, None, None]
-    cos, sin, scale = np.cos(theta), np.sin(theta), 1.0 / np.asarray(zooms, float)[:, None, None]
-    source_rows = c + (cos * rows + sin * columns) * scale + offsets[:, 0, None, None]
-    source_columns = c + (cos * columns - sin * rows) * scale + offsets[:, 1, None, None]
-    images = np.broadcast_to(np.arange(n)[:, None, None], source_rows.shape)
-    coordinates = np.stack([images, source_rows, source_columns])
-    moved = map_coordinates(X.reshape(n, side, side), coordinates, output=X.dtype, order=1, mode="nearest")
+    images = X.reshape(n, side, side)
+    moved = np.empty_like(images)
+    centre = np.full(2, (side - 1) / 2)
+    for image, out, offset, angle, zoom in zip(images, moved, offsets, np.radians(angles), zooms):
+        cos, sin = np.cos(angle), np.sin(angle)
+        M = np.array([[cos, sin], [-sin, cos]]) / zoom
+        affine_transform(image, M, offset=centre + offset - M @ centre, output=out, order=1, mode="nearest")
     return moved.reshape(n, side * side)
 
 

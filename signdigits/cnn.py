@@ -115,7 +115,7 @@ def max_pool_backward(dM, route):
 
 class CNN(Network):
     FORMAT = "signdigits-cnn-1"
-    CHUNK = 128  # a row's im2col rows and maps take ~50 times the MLP's memory: fewer rows at a time
+    CHUNK = 64  # a row's im2col rows and maps take ~100 times the MLP's memory: fewer rows at a time (no slower)
 
     def __init__(
         self,

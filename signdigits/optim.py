@@ -32,13 +32,18 @@ def make_optimizer(name, params, momentum=0.0, beta1=0.9, beta2=0.999, eps=1e-8)
     t = [0]
 
     def adam(grads, rate):
+        # m, s and θ are updated in place: a step that made fresh arrays for every term would spend more time
+        # allocating them (the dense layer's are megabytes) than on the arithmetic
         t[0] += 1
+        m_correction, s_correction = 1 - beta1 ** t[0], 1 - beta2 ** t[0]
         for key, value in params.items():
-            g = grads[key]
-            first[key] = beta1 * first[key] + (1 - beta1) * g
-            second[key] = beta2 * second[key] + (1 - beta2) * g * g
-            m_hat = first[key] / (1 - beta1 ** t[0])
-            s_hat = second[key] / (1 - beta2 ** t[0])
-            value -= (rate * m_hat / (np.sqrt(s_hat) + eps)).astype(value.dtype)
+            g, m, s = grads[key], first[key], second[key]
+            m *= beta1
+            m += (1 - beta1) * g
+            s *= beta2
+            s += (1 - beta2) * np.square(g)
+            denominator = np.sqrt(s / s_correction)  # √ŝ
+            denominator += eps
+            value -= (rate / m_correction) * m / denominator  # η m̂ / (√ŝ + ε), m̂ = m / (1 − β1^t)
 
     return adam
