@@ -80,7 +80,9 @@ class TorchTwin:
     """The same network in PyTorch, started from our network's initial weights, trained on the same batches."""
 
     def __init__(self, net, params, torch):
-        self.torch, self.side, self.k, self.n_hidden = torch, net.side, net.kernel_size, net.n_hidden
+        if params["optimizer"] != "adam" or params["activation"] != "relu":
+            sys.exit("the PyTorch twin is Adam with relu: the README line must use them for identical work")
+        self.torch, self.side, self.k, self.net = torch, net.side, net.kernel_size, net
         layers, channels = [], 1
         for out in net.channels:
             layers += [
@@ -138,9 +140,9 @@ class TorchTwin:
                 batch = order[first : first + params["batch_size"]]
                 self.optimizer.zero_grad()
                 hidden = self.hidden(X_epoch[batch])
-                if params["dropout"]:  # network.dropout_mask's draw, from the same generator
-                    kept = rng.random((len(batch), self.n_hidden)) >= params["dropout"]
-                    hidden = hidden * torch.from_numpy(kept * np.float32(1 / (1 - params["dropout"])))
+                keep = self.net.dropout_mask(len(batch), params["dropout"])  # drawn as ours is, from the same generator
+                if keep is not None:
+                    hidden = hidden * torch.from_numpy(keep)
                 torch.nn.functional.cross_entropy(self.output(hidden), y_all[batch]).backward()
                 self.optimizer.step()
             last = scores()
@@ -208,7 +210,7 @@ def main():
     parser.add_argument("--fit-only", action="store_true", help="skip the pipeline run (accuracy, stage, memory)")
     options = parser.parse_args()
     params, classes = configuration()
-    batch_size = options.batch_size or params["batch_size"]
+    batch_size = params["batch_size"] if options.batch_size is None else options.batch_size
     print(
         f"ten-digit CNN {params['conv_channels']}, kernel {params['kernel_size']}, dense {params['hidden_units']}, "
         f"{params['activation']}, {params['optimizer']}, batch {params['batch_size']}, augment shift "

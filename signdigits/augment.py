@@ -9,7 +9,7 @@ def transform_images(X: np.ndarray, offsets: np.ndarray, angles: np.ndarray, zoo
     """Each row of X (N, side²) as an image turned by angles[n] degrees (counterclockwise as shown, about the
     image centre), magnified zooms[n] times, then moved by −offsets[n] = −(rows, columns) pixels.
 
-    Output pixel p = (row, column) shows the input at c + M (p − c) + offset, c the centre, by bilinear
+    Output pixel p = (row, column) shows the input at c + M (p + offset − c), c the centre, by bilinear
     interpolation; a point outside the image takes the nearest edge pixel (hands fill the frame, backgrounds
     continue). Rows grow downwards, so a counterclockwise turn by θ as shown is, in (row, column) coordinates, the
     source turned back: M = [[cos θ, sin θ], [−sin θ, cos θ]] / zoom. With angle 0, zoom 1 and whole-pixel offsets
@@ -21,16 +21,17 @@ def transform_images(X: np.ndarray, offsets: np.ndarray, angles: np.ndarray, zoo
     for image, out, offset, angle, zoom in zip(images, moved, offsets, np.radians(angles), zooms):
         cos, sin = np.cos(angle), np.sin(angle)
         M = np.array([[cos, sin], [-sin, cos]]) / zoom
-        affine_transform(image, M, offset=centre + offset - M @ centre, output=out, order=1, mode="nearest")
+        affine_transform(image, M, offset=centre + M @ (offset - centre), output=out, order=1, mode="nearest")
     return moved.reshape(n, side * side)
 
 
 def random_transforms(n: int, max_shift: int, max_rotate: float, max_zoom: float, rng: np.random.Generator):
-    """Per image: a whole-pixel offset in [−max_shift, max_shift]² , an angle in [−max_rotate, max_rotate] degrees
+    """Per image: a whole-pixel offset in [−max_shift, max_shift]², an angle in [−max_rotate, max_rotate] degrees
     and a zoom in [1 − max_zoom, 1 + max_zoom], each uniform (a range of 0 draws nothing)."""
     offsets = np.zeros((n, 2), int)
-    if max_shift:  # rows, then columns
-        offsets[:, 0], offsets[:, 1] = (rng.integers(0, 2 * max_shift + 1, size=n) - max_shift for _ in range(2))
+    if max_shift:
+        offsets[:, 0] = rng.integers(0, 2 * max_shift + 1, size=n) - max_shift  # rows first,
+        offsets[:, 1] = rng.integers(0, 2 * max_shift + 1, size=n) - max_shift  # then columns
     angles = rng.uniform(-max_rotate, max_rotate, size=n) if max_rotate else np.zeros(n)
     zooms = rng.uniform(1 - max_zoom, 1 + max_zoom, size=n) if max_zoom else np.ones(n)
     return offsets, angles, zooms

@@ -21,7 +21,8 @@ to the element that was the maximum; on a tie, to the first maximum in row-major
 
 Parameter names: W1, b1 … WL, bL for the convolutions (W_l of shape (F_l, C_l, k, k), the PyTorch layout),
 then W{L+1}, b{L+1} for the dense layer and W{L+2}, b{L+2} for the output. Left out: strides and dilations
-other than 1, batch normalisation, dropout.
+other than 1, batch normalisation. Dropout (network.py) applies to the dense layer: Z_o = (A_h · keep) W_o + b_o
+while training.
 """
 
 import numpy as np

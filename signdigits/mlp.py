@@ -3,16 +3,17 @@
 The course project's network, written out as its report derives it, for a batch X of N rows:
 
     Z1 = X W1 + b1      A1 = g(Z1)          hidden layer, g = sigmoid (the seed's), tanh or relu
-    Z2 = A1 W2 + b2     A2 = σ(Z2)          one output: sigmoid, with binary cross-entropy
+                        D1 = A1 · keep      keep: the dropout mask while training (network.py); else D1 = A1
+    Z2 = D1 W2 + b2     A2 = σ(Z2)          one output: sigmoid, with binary cross-entropy
                         A2 = softmax(Z2)    K ≥ 2 outputs: softmax, with categorical cross-entropy
 
 Both output/loss pairs give the same output error, dZ2 = (A2 − Y) / N, from which everything else follows by
 the chain rule (``_backward``). The output layer, the loss, prediction and the training loop are shared with the
 CNN and live in ``network.py``; the optimizers in ``optim.py``.
 
-What it leaves out, on purpose: more than one hidden layer, dropout, batch normalisation, early stopping.
+What it leaves out, on purpose: more than one hidden layer, batch normalisation, early stopping.
 Options past the seed: momentum or Adam, L2 weight decay, inverse-time learning-rate decay, input
-standardization.
+standardization, dropout of the hidden layer, augmentation of the training images.
 """
 
 import numpy as np

@@ -102,7 +102,7 @@ class TrainingConfig:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be positive")
         if not 0 <= self.dropout < 1:
-            raise ValueError("dropout must be in [0, 1)")
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
 
     def rate(self, epoch):
         return self.learning_rate / (1.0 + self.lr_decay * epoch)

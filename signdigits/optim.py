@@ -32,8 +32,8 @@ def make_optimizer(name, params, momentum=0.0, beta1=0.9, beta2=0.999, eps=1e-8)
     t = [0]
 
     def adam(grads, rate):
-        # m, s and θ are updated in place: a step that made fresh arrays for every term would spend more time
-        # allocating them (the dense layer's are megabytes) than on the arithmetic
+        # m, s and θ are updated in place, which keeps the arrays made per step to a few temporaries: a fresh
+        # array for every term costs more in allocation than in arithmetic (the dense layer's are megabytes)
         t[0] += 1
         m_correction, s_correction = 1 - beta1 ** t[0], 1 - beta2 ** t[0]
         for key, value in params.items():

@@ -142,7 +142,7 @@ SCHEMA = {
         "standardize": boolean(),
         "augment_shift": integer(0, 8),
         "augment_rotate": number(0, 180),
-        "augment_zoom": number(0, 1, high_open=True),
+        "augment_zoom": number(0, 0.5),
         "dropout": number(0, 1, high_open=True),
         "activation": choice(*ACTIVATIONS),
         "optimizer": choice(*OPTIMIZERS),

@@ -47,6 +47,15 @@ def test_a_quarter_turn_is_counterclockwise_as_shown():
     np.testing.assert_allclose(transformed(image, angle=90.0), np.rot90(image), atol=1e-6)
 
 
+def test_the_move_comes_after_the_turn_and_the_zoom():
+    image = np.zeros((9, 9), np.float32)
+    image[4, 6] = 1.0  # two pixels right of the centre (4, 4)
+    # turned a quarter counterclockwise: two pixels above the centre, (2, 4); zoomed 1.5 times: at 4 − 3 = 1;
+    # then moved by −offset = (0, −2): (1, 2)
+    moved = transformed(image, offset=(0, 2), angle=90.0, zoom=1.5)
+    assert moved[1, 2] == pytest.approx(1.0) and moved.argmax() == 1 * 9 + 2
+
+
 def test_a_zoom_magnifies_about_the_centre_by_bilinear_interpolation():
     image = np.zeros((9, 9), np.float32)
     image[4, 5] = 1.0  # one pixel right of the centre (4, 4)

@@ -9,17 +9,18 @@ from signdigits.mlp import MLP
 from signdigits.network import TrainingConfig
 
 
-def small(model, n_outputs, dtype=np.float64):
+def small(model, n_outputs, dtype=np.float64, activation="relu"):
     if model == "mlp":
-        return MLP(16, 6, n_outputs, "relu", seed=1, dtype=dtype)
-    return CNN(16, n_outputs, channels=(2,), kernel_size=3, n_hidden=6, seed=1, dtype=dtype)
+        return MLP(16, 6, n_outputs, activation, seed=1, dtype=dtype)
+    return CNN(16, n_outputs, channels=(2,), kernel_size=3, n_hidden=6, activation=activation, seed=1, dtype=dtype)
 
 
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
 @pytest.mark.parametrize("n_outputs", [1, 3])
-def test_gradients_of_the_thinned_network_match_finite_differences(model, n_outputs, numeric_gradient):
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])  # relu's slope alone would not tell A from A·keep
+def test_gradients_of_the_thinned_network_match_finite_differences(model, n_outputs, activation, numeric_gradient):
     rng = np.random.default_rng(0)
-    net = small(model, n_outputs)
+    net = small(model, n_outputs, activation=activation)
     for name in net.params:
         net.params[name] += 0.1 * rng.normal(size=net.params[name].shape)
     X, y = rng.normal(size=(5, 16)), rng.integers(0, max(2, n_outputs), size=5)
@@ -72,4 +73,7 @@ def test_dropout_zero_changes_nothing_and_prediction_stays_deterministic(model):
     thinned = net.fit(X, y, **options, dropout=0.5)
     assert thinned != plain  # the masks changed the training
     assert thinned[-1]["train_accuracy"] > 0.85  # and it still learns
-    np.testing.assert_array_equal(net.predict_proba(X), net.predict_proba(X))  # no dropout when predicting
+    state = net.rng.bit_generator.state
+    Z = net._forward(net._input(X))[1]  # the whole network, no mask
+    np.testing.assert_array_equal(net.predict_proba(X), net._output(Z)[:, 0])  # no dropout when predicting …
+    assert net.rng.bit_generator.state == state  # … and no mask drawn

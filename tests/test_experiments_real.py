@@ -99,11 +99,12 @@ def test_ten_digit_cnn_configuration(built_copy, real_data, dvc):
     (command,) = readme_commands("dvc exp run -n ten-digits-cnn")
     dvc(built_copy, *command, "-S", "split.folds=0", SIGN_DIGITS_DATA=real_data)  # as above: no cross-validation
     metrics = json.loads((built_copy / "reports/metrics.json").read_text())
-    assert metrics["test_accuracy"] >= 0.97
+    assert metrics["test_accuracy"] >= 0.98  # issue 14's goal, above the dataset paper's 98 %
     from signdigits.modelfile import load_model
 
     net = load_model(built_copy / "models/model.npz")
     assert type(net).__name__ == "CNN" and net.channels == [16, 32] and net.n_outputs == 10
+    assert (net.kernel_size, net.n_hidden) == (5, 256)
     result = subprocess.run(
         [
             sys.executable,

@@ -37,7 +37,7 @@ def test_committed_params_are_valid_and_complete():
         ("train", {"learning_rate": 0}, "train.learning_rate = 0 is not allowed; expected a number > 0"),
         ("train", {"momentum": 1.0}, "train.momentum = 1.0 is not allowed"),
         ("train", {"dropout": 1.0}, "train.dropout = 1.0 is not allowed; expected a number in [0, 1)"),
-        ("train", {"augment_zoom": 1}, "train.augment_zoom = 1 is not allowed; expected a number in [0, 1)"),
+        ("train", {"augment_zoom": 0.6}, "train.augment_zoom = 0.6 is not allowed; expected a number in [0, 0.5]"),
         ("train", {"augment_rotate": -5}, "train.augment_rotate = -5 is not allowed; expected a number in [0, 180]"),
         ("train", {"batch_size": 0}, "train.batch_size = 0 is not allowed"),
     ],
