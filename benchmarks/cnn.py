@@ -43,6 +43,7 @@ import yaml  # noqa: E402
 from common import ROOT, copy_of_project, real_split, run  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
+from signdigits.network import TrainingConfig, standardization  # noqa: E402
 from signdigits.training import build_model, fit_options  # noqa: E402
 
 CONFIGURATION = "dvc exp run -n ten-digits-cnn"
@@ -118,29 +119,31 @@ class TorchTwin:
     def images(self, X):
         return self.torch.from_numpy(np.ascontiguousarray(X).reshape(-1, 1, self.side, self.side))
 
-    def fit(self, X, y, mean, scale, params, rng, chunk):
-        """Our ``fit``'s loop: the loss over the training rows before training (for the divergence rule), then
-        per epoch the augmented rows, batches in the order of rng, each with a dropout mask drawn as ours draws it,
-        Adam at the epoch's learning rate, and loss and accuracy over the training rows."""
-        torch, augment = self.torch, fit_options(params)["augment"]
+    def fit(self, X, y, params):
+        """Our ``fit``'s loop, with our network's generator, standardization, chunk size and TrainingConfig: the
+        loss over the training rows before training (for the divergence rule), then per epoch the augmented rows,
+        batches in the order of the generator, each with our dropout mask, Adam at the epoch's learning rate, and
+        loss and accuracy over the training rows."""
+        torch, net, config = self.torch, self.net, TrainingConfig(**fit_options(params))
+        mean, scale = standardization(X)
         y_all, X_plain = torch.from_numpy(y), self.images((X - mean) / scale)
 
         def scores():
             with torch.no_grad():
-                Z = torch.cat([self.model(X_plain[i : i + chunk]) for i in range(0, len(X), chunk)])
+                Z = torch.cat([self.model(X_plain[i : i + net.CHUNK]) for i in range(0, len(X), net.CHUNK)])
                 return float(torch.nn.functional.cross_entropy(Z, y_all)), float((Z.argmax(1) == y_all).float().mean())
 
         scores()
-        for epoch in range(params["epochs"]):
+        for epoch in range(config.epochs):
             for group in self.optimizer.param_groups:
-                group["lr"] = params["learning_rate"] / (1 + params["lr_decay"] * epoch)
-            X_epoch = X_plain if augment is None else self.images((augment(X, rng) - mean) / scale)
-            order = torch.from_numpy(rng.permutation(len(X)))
-            for first in range(0, len(X), params["batch_size"]):
-                batch = order[first : first + params["batch_size"]]
+                group["lr"] = config.rate(epoch)
+            X_epoch = X_plain if config.augment is None else self.images((config.augment(X, net.rng) - mean) / scale)
+            order = torch.from_numpy(net.rng.permutation(len(X)))
+            for first in range(0, len(X), config.batch_size):
+                batch = order[first : first + config.batch_size]
                 self.optimizer.zero_grad()
                 hidden = self.hidden(X_epoch[batch])
-                keep = self.net.dropout_mask(len(batch), params["dropout"])  # drawn as ours is, from the same generator
+                keep = net.dropout_mask(len(batch), config.dropout)
                 if keep is not None:
                     hidden = hidden * torch.from_numpy(keep)
                 torch.nn.functional.cross_entropy(self.output(hidden), y_all[batch]).backward()
@@ -166,8 +169,7 @@ def compare_fit(params, classes, epochs, repeats, threads):
 
     def theirs():
         net = build_model(params, X.shape[1], len(classes))  # the same initial weights and generator state
-        mean, scale = X.mean(axis=0), X.std()
-        return TorchTwin(net, params, torch).fit(X, y, mean, scale, params, net.rng, net.CHUNK)
+        return TorchTwin(net, params, torch).fit(X, y, params)
 
     pairs = []
     with threadpool_limits(limits=threads, user_api="blas"):
