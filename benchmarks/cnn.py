@@ -43,6 +43,7 @@ import yaml  # noqa: E402
 from common import ROOT, copy_of_project, real_split, run  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
+from signdigits.cnn import BN_EPSILON, BN_MOMENTUM  # noqa: E402
 from signdigits.network import TrainingConfig, standardization  # noqa: E402
 from signdigits.training import build_model, fit_options  # noqa: E402
 
@@ -86,11 +87,19 @@ class TorchTwin:
         self.torch, self.side, self.k, self.net = torch, net.side, net.kernel_size, net
         layers, channels = [], 1
         for out in net.channels:
-            layers += [
-                torch.nn.Conv2d(channels, out, self.k, padding=self.k // 2),
-                torch.nn.ReLU(),
-                torch.nn.MaxPool2d(2),
-            ]
+            if net.batch_norm:  # ours normalizes the pooled map, and its shift is the block's bias (cnn.py)
+                layers += [
+                    torch.nn.Conv2d(channels, out, self.k, padding=self.k // 2, bias=False),
+                    torch.nn.MaxPool2d(2),
+                    torch.nn.BatchNorm2d(out, eps=BN_EPSILON, momentum=BN_MOMENTUM),
+                    torch.nn.ReLU(),
+                ]
+            else:
+                layers += [
+                    torch.nn.Conv2d(channels, out, self.k, padding=self.k // 2),
+                    torch.nn.ReLU(),
+                    torch.nn.MaxPool2d(2),
+                ]
             channels = out
         size = net.side >> net.n_conv
         layers += [torch.nn.Flatten(), torch.nn.Linear(channels * size * size, net.n_hidden), torch.nn.ReLU()]
@@ -98,21 +107,27 @@ class TorchTwin:
         self.output = torch.nn.Linear(net.n_hidden, net.n_outputs)
         self.model = torch.nn.Sequential(self.hidden, self.output)
         convs = [m for m in self.model.modules() if isinstance(m, torch.nn.Conv2d)]
+        norms = [m for m in self.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
         dense, output = [m for m in self.model.modules() if isinstance(m, torch.nn.Linear)]
         with torch.no_grad():
             for l, conv in enumerate(convs, start=1):
                 conv.weight.copy_(torch.from_numpy(net.params[f"W{l}"]))
-                conv.bias.copy_(torch.from_numpy(net.params[f"b{l}"]))
+                if net.batch_norm:
+                    norms[l - 1].weight.copy_(torch.from_numpy(net.params[f"gamma{l}"]))
+                    norms[l - 1].bias.copy_(torch.from_numpy(net.params[f"b{l}"]))
+                else:
+                    conv.bias.copy_(torch.from_numpy(net.params[f"b{l}"]))
             # ours flattens (row, column, channel), PyTorch (channel, row, column)
             W = net.params[f"W{net.n_conv + 1}"].reshape(size, size, channels, -1).transpose(3, 2, 0, 1)
             dense.weight.copy_(torch.from_numpy(W.reshape(net.n_hidden, -1).copy()))
             dense.bias.copy_(torch.from_numpy(net.params[f"b{net.n_conv + 1}"]))
             output.weight.copy_(torch.from_numpy(net.params[f"W{net.n_conv + 2}"].T.copy()))
             output.bias.copy_(torch.from_numpy(net.params[f"b{net.n_conv + 2}"]))
-        weights = [p for name, p in self.model.named_parameters() if name.endswith("weight")]
-        biases = [p for name, p in self.model.named_parameters() if name.endswith("bias")]
+        # weight decay on the conv and dense weights only, as ours (not on biases, nor batch normalisation's γ)
+        weights = [p for m in convs + [dense, output] for p in (m.weight,)]
+        others = [p for p in self.model.parameters() if all(p is not w for w in weights)]
         self.optimizer = torch.optim.Adam(
-            [{"params": weights, "weight_decay": params["weight_decay"]}, {"params": biases, "weight_decay": 0.0}],
+            [{"params": weights, "weight_decay": params["weight_decay"]}, {"params": others, "weight_decay": 0.0}],
             lr=params["learning_rate"],
         )
 
@@ -129,6 +144,7 @@ class TorchTwin:
         y_all, X_plain = torch.from_numpy(y), self.images((X - mean) / scale)
 
         def scores():
+            self.model.eval()  # batch normalisation: the running statistics, as our per-epoch figures
             with torch.no_grad():
                 Z = torch.cat([self.model(X_plain[i : i + net.CHUNK]) for i in range(0, len(X), net.CHUNK)])
                 return float(torch.nn.functional.cross_entropy(Z, y_all)), float((Z.argmax(1) == y_all).float().mean())
@@ -139,6 +155,7 @@ class TorchTwin:
                 group["lr"] = config.rate(epoch)
             X_epoch = X_plain if config.augment is None else self.images((config.augment(X, net.rng) - mean) / scale)
             order = torch.from_numpy(net.rng.permutation(len(X)))
+            self.model.train()
             for first in range(0, len(X), config.batch_size):
                 batch = order[first : first + config.batch_size]
                 self.optimizer.zero_grad()
@@ -215,7 +232,8 @@ def main():
     batch_size = params["batch_size"] if options.batch_size is None else options.batch_size
     print(
         f"ten-digit CNN {params['conv_channels']}, kernel {params['kernel_size']}, dense {params['hidden_units']}, "
-        f"{params['activation']}, {params['optimizer']}, batch {params['batch_size']}, augment shift "
+        f"{'batch norm, ' if params['batch_norm'] else ''}{params['activation']}, {params['optimizer']}, "
+        f"batch {params['batch_size']}, augment shift "
         f"{params['augment_shift']} rotate {params['augment_rotate']} zoom {params['augment_zoom']}, dropout "
         f"{params['dropout']}; {os.cpu_count()} cores; BLAS: {blas_kernel()}"
     )

@@ -13,6 +13,14 @@ This is the usual block, conv → + bias → g → pool, in a cheaper order: the
 adding the channel's bias b_l and with g (every g here is increasing), so maxpool₂(g(Z_l + b_l)) =
 g(maxpool₂(Z_l) + b_l), and g and the bias touch a quarter of the elements.
 
+With ``batch_norm``, each block normalizes its pooled map before the bias (Ioffe & Szegedy, 2015), channel by
+channel: A_l = g(γ_l M̂_l + b_l), M̂_l = (M_l − μ_l) / √(σ²_l + ε), where b_l is the normalization's shift β.
+While training, μ_l and σ²_l are the batch's mean and (biased) variance over images and positions, and each
+batch moves the running estimates by BN_MOMENTUM towards them (the variance's unbiased n / (n − 1) form, as
+PyTorch does); prediction and the per-epoch figures use the running estimates. Normalizing after pooling, not
+before as is usual, costs a quarter as much; it is a different network, not a reordering (γ_l may be negative,
+and the batch's statistics are those of the pooled map), and benchmarks/cnn.py's PyTorch twin builds the same.
+
 "⋆" is cross-correlation, as in every deep-learning library. It is computed as one matrix product: im2col lays
 each k × k × C window of the padded input out as a row (a strided view, then one copy), so Z_l = cols W_mat with
 W_mat the kernels as a (k·k·C) × F matrix. Backward, dW_mat = colsᵀ dZ, and the input's gradient is a
@@ -20,9 +28,9 @@ correlation again, with the kernels rotated by 180° (see ``flipped``). Max-pool
 to the element that was the maximum; on a tie, to the first maximum in row-major order (see ``max_pool``).
 
 Parameter names: W1, b1 … WL, bL for the convolutions (W_l of shape (F_l, C_l, k, k), the PyTorch layout),
-then W{L+1}, b{L+1} for the dense layer and W{L+2}, b{L+2} for the output. Left out: strides and dilations
-other than 1, batch normalisation. Dropout (network.py) applies to the dense layer: Z_o = (A_h · keep) W_o + b_o
-while training.
+then W{L+1}, b{L+1} for the dense layer and W{L+2}, b{L+2} for the output; with batch normalisation, gamma1 …
+gammaL in ``params`` and running_mean1, running_var1 … in ``running``. Left out: strides and dilations other than
+1. Dropout (network.py) applies to the dense layer: Z_o = (A_h · keep) W_o + b_o while training.
 """
 
 import numpy as np
@@ -114,6 +122,18 @@ def max_pool_backward(dM, route):
     return dZ
 
 
+# Batch normalisation's ε and the weight of a batch in the running statistics: PyTorch's defaults.
+BN_EPSILON, BN_MOMENTUM = 1e-5, 0.1
+
+
+def normalization_backward(dMhat, Mhat, scale):
+    """dM from dM̂ for M̂ = (M − μ) / s with the batch's own μ = mean(M) and s = √(var(M) + ε), every mean over
+    all but the last (channel) axis. M̂ depends on M directly and through μ and s; the chain rule with
+    ∂μ/∂M = 1/n and ∂s/∂M = (M − μ) / (n s) = M̂ / n collapses to dM = (dM̂ − mean(dM̂) − M̂ · mean(dM̂ · M̂)) / s."""
+    axes = tuple(range(dMhat.ndim - 1))
+    return (dMhat - dMhat.mean(axis=axes) - Mhat * (dMhat * Mhat).mean(axis=axes)) / scale
+
+
 class CNN(Network):
     FORMAT = "signdigits-cnn-1"
     CHUNK = 64  # a row's im2col rows and maps take ~100 times the MLP's memory: fewer rows at a time (no slower)
@@ -129,6 +149,7 @@ class CNN(Network):
         seed=0,
         dtype=np.float32,
         standardize=False,
+        batch_norm=False,
     ):
         side = int(round(np.sqrt(n_inputs)))
         if side * side != n_inputs:
@@ -141,7 +162,7 @@ class CNN(Network):
             raise ValueError(f"{len(channels)} pooling layers would shrink a {side}-pixel image to nothing")
         super().__init__(n_inputs, n_outputs, seed, dtype, standardize)
         self.side, self.channels, self.kernel_size = side, [int(c) for c in channels], int(kernel_size)
-        self.n_hidden, self.activation = int(n_hidden), activation
+        self.n_hidden, self.activation, self.batch_norm = int(n_hidden), activation, bool(batch_norm)
         k, gain = self.kernel_size, GAIN_AFTER[activation]
         self.n_conv = len(self.channels)
         self.WEIGHTS = tuple(f"W{l}" for l in range(1, self.n_conv + 3))
@@ -151,6 +172,10 @@ class CNN(Network):
             first_gain = GAIN_AFTER["relu"] if activation == "relu" else 1.0  # pixels feed the first layer
             params[f"W{l}"] = self.normal((out_channels, in_channels, k, k), fan_in, first_gain if l == 1 else gain)
             params[f"b{l}"] = np.zeros(out_channels, self.dtype)
+            if self.batch_norm:  # γ = 1, β = b = 0: the block starts out passing on the normalized map
+                params[f"gamma{l}"] = np.ones(out_channels, self.dtype)
+                self.running[f"running_mean{l}"] = np.zeros(out_channels, self.dtype)
+                self.running[f"running_var{l}"] = np.ones(out_channels, self.dtype)
             in_channels, size = out_channels, size // 2
         flat = in_channels * size * size
         dense, output = self.n_conv + 1, self.n_conv + 2
@@ -161,18 +186,42 @@ class CNN(Network):
         self.params = params
         self._buffers = {}  # arrays reused from batch to batch (see im2col): fresh ones cost page faults each time
 
-    def _forward(self, X0, keep=None):
+    def _normalized(self, l, M, training):
+        """(M̂, s) of block l's batch normalisation: M̂ = (M − μ) / s, s = √(σ² + ε), with the batch's statistics
+        while training (which also move the running ones), the running ones otherwise. A batch with a single
+        value per channel (one image pooled to 1 × 1) has no variance to estimate: it leaves the running ones."""
+        running_mean, running_var = self.running[f"running_mean{l}"], self.running[f"running_var{l}"]
+        if training:
+            axes = (0, 1, 2)
+            mean, var = M.mean(axis=axes), M.var(axis=axes)
+            n = M.size // M.shape[-1]
+            if n > 1:
+                running_mean += BN_MOMENTUM * (mean - running_mean)
+                running_var += BN_MOMENTUM * (var * (n / (n - 1)) - running_var)
+        else:
+            mean, var = running_mean, running_var
+        scale = np.sqrt(var + self.dtype.type(BN_EPSILON))
+        return (M - mean) / scale, scale
+
+    def _forward(self, X0, keep=None, training=False):
         """The cache holds arrays that the next call reuses: it is valid until then (``gradients`` uses it at once).
-        ``keep`` is the dense layer's dropout mask (None: no dropout)."""
+        ``keep`` is the dense layer's dropout mask (None: no dropout); ``training``: batch normalisation uses the
+        batch's statistics (and updates the running ones), which ``_backward`` assumes."""
         p, g = self.params, self.activation
         A = X0.reshape(len(X0), self.side, self.side, 1)
         blocks = []
         for l in range(1, self.n_conv + 1):
             Z, cols = correlate(A, p[f"W{l}"], self._buffers.setdefault(f"forward {l}", {}))  # the bias: after pooling
             M, route = max_pool(Z)
-            Mb = M + p[f"b{l}"]  # the pooled pre-activation
+            if self.batch_norm:
+                Mhat, scale = self._normalized(l, M, training)
+                norm = (Mhat, scale)
+                Mb = p[f"gamma{l}"] * Mhat + p[f"b{l}"]  # the pooled pre-activation
+            else:
+                norm = None
+                Mb = M + p[f"b{l}"]
             A = activate(g, Mb)
-            blocks.append((cols, route, Mb, A))
+            blocks.append((cols, route, norm, Mb, A))
         flat = A.reshape(len(A), -1)
         dense, output = self.n_conv + 1, self.n_conv + 2
         Zh = flat @ p[f"W{dense}"] + p[f"b{dense}"]
@@ -194,10 +243,16 @@ class CNN(Network):
         grads[f"W{dense}"], grads[f"b{dense}"] = flat.T @ dZh, dZh.sum(axis=0)
         dA = (dZh @ p[f"W{dense}"].T).reshape(blocks[-1][-1].shape)
         for l in range(self.n_conv, 0, -1):
-            cols, route, Mb, A = blocks[l - 1]
+            cols, route, norm, Mb, A = blocks[l - 1]
             W = p[f"W{l}"]
-            dM = dA * activation_slope(g, Mb, A)  # d(M + b) = dM, and db sums it over images and positions
-            grads[f"b{l}"] = dM.sum(axis=(0, 1, 2))
+            dMb = dA * activation_slope(g, Mb, A)  # Mb = M + b (or γ M̂ + b): db sums dMb over images and positions
+            grads[f"b{l}"] = dMb.sum(axis=(0, 1, 2))
+            if norm is None:
+                dM = dMb
+            else:
+                Mhat, scale = norm
+                grads[f"gamma{l}"] = (dMb * Mhat).sum(axis=(0, 1, 2))
+                dM = normalization_backward(dMb * p[f"gamma{l}"], Mhat, scale)
             dZ = max_pool_backward(dM, route)
             dW_mat = cols.T @ dZ.reshape(-1, len(W))  # Z = cols W_mat
             grads[f"W{l}"] = dW_mat.reshape(k, k, -1, len(W)).transpose(3, 2, 0, 1)
@@ -215,4 +270,5 @@ class CNN(Network):
             "activation": self.activation,
             "seed": self.seed,
             "standardize": self.standardize,
+            "batch_norm": self.batch_norm,
         }

@@ -51,9 +51,10 @@ class MLP(Network):
             "b2": np.zeros(self.n_outputs, self.dtype),
         }
 
-    def _forward(self, X0, keep=None):
+    def _forward(self, X0, keep=None, training=False):
         """The cache for backpropagation and the logits Z2; X0 is the (standardized) input, ``keep`` the hidden
-        layer's dropout mask (None: no dropout)."""
+        layer's dropout mask (None: no dropout). ``training`` changes nothing here: no layer of the MLP computes
+        differently while training."""
         Z1 = X0 @ self.params["W1"] + self.params["b1"]
         A1 = activate(self.activation, Z1)
         D1 = A1 if keep is None else A1 * keep  # what the output layer sees

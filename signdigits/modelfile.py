@@ -1,11 +1,13 @@
-"""The model file: one .npz (a zip of .npy arrays, never a pickle) holding a network's params, its input scaling
-if it standardizes, and a JSON ``header`` = {"architecture": {"format": ..., constructor arguments},
-"metadata": {...}}. This is the one module that knows every network class.
+"""The model file: one .npz (a zip of .npy arrays, never a pickle) holding a network's params, its running
+statistics if it has any (batch normalisation), its input scaling if it standardizes, and a JSON ``header`` =
+{"architecture": {"format": ..., constructor arguments}, "metadata": {...}}. This is the one module that knows
+every network class.
 
 Loading trusts nothing in the file. In order, before the network is built (building allocates its params):
 the file is a zip of .npy members; the header is JSON of the right types; the architecture's format is known;
 each array's shape and dtype, read from its .npy header (a few bytes), are exactly those the architecture
-implies. Only then are the arrays read (their size is now known to match) and checked to be finite.
+implies. Only then are the arrays read (their size is now known to match) and checked to be finite (and the
+running variances ≥ 0).
 """
 
 import io
@@ -38,18 +40,19 @@ ARGUMENT_TYPES = {
     "seed": "integer",
     "activation": "activation",
     "standardize": "bool",
+    "batch_norm": "bool",
 }
 
 
 def model_bytes(net) -> bytes:
-    """The network as .npz bytes: its params, its input scaling if any, and the JSON header."""
+    """The network as .npz bytes: its params, running statistics and input scaling if any, and the JSON header."""
     architecture = {"format": net.FORMAT, **net.architecture()}
     header = json.dumps({"architecture": architecture, "metadata": net.metadata})
     scaling = {}
     if net.input_mean is not None:
         scaling = {"input_mean": net.input_mean, "input_scale": np.asarray(net.input_scale)}
     buffer = io.BytesIO()
-    np.savez(buffer, header=np.array(header), **net.params, **scaling)
+    np.savez(buffer, header=np.array(header), **net.params, **net.running, **scaling)
     return buffer.getvalue()
 
 
@@ -58,8 +61,8 @@ def save_model(net, path):
 
 
 def param_shapes(kind, architecture) -> dict:
-    """{name: shape} of the params a network of class ``kind`` with these constructor arguments has, worked out
-    from the arguments alone (nothing allocated)."""
+    """{name: shape} of the params (and running statistics) a network of class ``kind`` with these constructor
+    arguments has, worked out from the arguments alone (nothing allocated)."""
     n_outputs = architecture["n_outputs"]
     if kind is MLP:
         n_inputs, n_hidden = architecture["n_inputs"], architecture["n_hidden"]
@@ -70,6 +73,9 @@ def param_shapes(kind, architecture) -> dict:
     shapes, in_channels = {}, 1
     for l, out_channels in enumerate(channels, start=1):
         shapes[f"W{l}"], shapes[f"b{l}"] = (out_channels, in_channels, k, k), (out_channels,)
+        if architecture.get("batch_norm", False):  # files from before batch normalisation have no such key
+            for name in (f"gamma{l}", f"running_mean{l}", f"running_var{l}"):
+                shapes[name] = (out_channels,)
         in_channels, side = out_channels, side // 2
     dense, output = len(channels) + 1, len(channels) + 2
     shapes[f"W{dense}"], shapes[f"b{dense}"] = (in_channels * side * side, n_hidden), (n_hidden,)
@@ -172,8 +178,12 @@ def load_model(path):
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
             raise UsageError(f"{path} is not a readable model file ({error}); {FIX}") from None
     bad = [name for name, value in values.items() if not np.isfinite(value).all()]
-    if bad or (spec["standardize"] and not values["input_scale"] > 0):
-        problem = f"{bad[0]} holds values that are not finite floats" if bad else "input_scale is not > 0"
+    negative = [name for name, value in values.items() if name.startswith("running_var") and (value < 0).any()]
+    if bad or negative or (spec["standardize"] and not values["input_scale"] > 0):
+        if bad:
+            problem = f"{bad[0]} holds values that are not finite floats"
+        else:
+            problem = f"{negative[0]} holds negative variances" if negative else "input_scale is not > 0"
         raise UsageError(f"{path}: {problem}; {FIX}")
     try:
         net = kind(**spec)  # the sizes are checked: this allocates no more than the file held
@@ -181,6 +191,7 @@ def load_model(path):
         raise UsageError(f"{path}: its header's architecture is impossible ({error}); {FIX}") from None
     net.dtype = values[next(iter(net.params))].dtype
     net.params = {name: values[name] for name in net.params}
+    net.running = {name: values[name] for name in net.running}
     if net.standardize:
         net.input_mean, net.input_scale = values["input_mean"], values["input_scale"][()]
     net.metadata = metadata

@@ -2,10 +2,12 @@
 backpropagation's first step, prediction and the mini-batch training loop.
 
 A subclass builds ``params`` (a dict of arrays), lists which of them are weights (L2 weight decay applies to
-those, never to biases), and writes three methods: ``_forward(X0, keep=None) -> (cache, Z)``, the logits Z of
-the last layer (``keep``: the dropout mask of its last hidden layer, of ``n_hidden`` units); ``_backward(cache,
-dZ) -> grads``; and ``architecture()``, its constructor's arguments (the model file stores them:
-``modelfile.py``). Everything else lives here, once:
+those, never to biases), and writes three methods: ``_forward(X0, keep=None, training=False) -> (cache, Z)``,
+the logits Z of the last layer (``keep``: the dropout mask of its last hidden layer, of ``n_hidden`` units;
+``training``: the call is a training step, which batch normalisation (cnn.py) treats differently);
+``_backward(cache, dZ) -> grads``; and ``architecture()``, its constructor's arguments (the model file stores
+them: ``modelfile.py``). Arrays that are learnt but not trained by gradient (batch normalisation's running
+statistics) live in ``running``, beside ``params``. Everything else lives here, once:
 
 - one output: sigmoid with binary cross-entropy; K ≥ 2 outputs: softmax with categorical cross-entropy. Both
   give the same output error, dL/dZ = (A − Y) / N (see ``_output_error``);
@@ -133,6 +135,7 @@ class Network:
         self.metadata = {}  # what the pipeline stores beside the weights: classes, image size, params
         self.input_mean, self.input_scale = None, None
         self.params = {}
+        self.running = {}  # arrays the model file stores but the optimizer leaves alone (see the module docstring)
 
     def normal(self, shape, fan_in, gain):
         """Weights ~ N(0, gain² / fan_in): Var(Z) stays near gain² · Var(input) (LeCun; He for gain √2)."""
@@ -210,7 +213,8 @@ class Network:
 
     def gradients(self, X, y, weight_decay=0.0, keep=None):
         """dLoss/dθ for every θ in params, by backpropagation (same keys and shapes as params); with ``keep``, of
-        the network thinned by that dropout mask (see ``dropout_mask``)."""
+        the network thinned by that dropout mask (see ``dropout_mask``). It is a training step's pass: batch
+        normalisation's running statistics move towards this batch's."""
         return self._gradients(self._input(X), self._targets(y, self.dtype), weight_decay, keep)
 
     def dropout_mask(self, rows, dropout):
@@ -221,8 +225,9 @@ class Network:
         return (self.rng.random((rows, self.n_hidden)) >= dropout) * self.dtype.type(1 / (1 - dropout))
 
     def _gradients(self, X0, Y, weight_decay, keep=None):
-        """``gradients`` for rows X0 already prepared by ``_input`` and targets Y from ``_targets``."""
-        cache, Z = self._forward(X0, keep)
+        """``gradients`` for rows X0 already prepared by ``_input`` and targets Y from ``_targets``: a training step's
+        forward pass (see ``_forward``'s ``training``)."""
+        cache, Z = self._forward(X0, keep, training=True)
         grads = self._backward(cache, self._output_error(Z, Y))  # back through the layers
         if weight_decay:  # d/dW of (λ/2)‖W‖² is λW
             for name in self.WEIGHTS:
@@ -319,7 +324,7 @@ class Network:
                 if validation is not None:
                     val_loss, val_accuracy = self._scores(*validation)
                     row |= {"val_loss": val_loss, "val_accuracy": val_accuracy}
-            if diverged(row["train_loss"], untrained_loss, self.params):
+            if diverged(row["train_loss"], untrained_loss, self.params | self.running):
                 raise TrainingDiverged(
                     f"training diverged at epoch {epoch + 1}: the training loss went from {untrained_loss:.4g} "
                     f"to {row['train_loss']:.4g}; the usual suspects are train.learning_rate "

@@ -140,6 +140,7 @@ SCHEMA = {
         "kernel_size": odd_integer(1, 9),
         "hidden_units": integer(1, 65536),
         "standardize": boolean(),
+        "batch_norm": boolean(),
         "augment_shift": integer(0, 8),
         "augment_rotate": number(0, 180),
         "augment_zoom": number(0, 0.5),
@@ -204,7 +205,8 @@ def training_memory(train: dict, image_size: int, n_classes: int = 10, rows: int
     the weights, their gradients and the optimizer's state (Adam: two arrays per weight, momentum: one), and the
     activations of ``rows`` rows in flight (the larger of a batch and the forward pass's chunk of 512 rows).
     The MLP's activations are its input and hidden layer; the CNN's are, per block, the im2col rows
-    (side² × C·k²), and the pre-activation, activation and pooled maps."""
+    (side² × C·k²), and the pre-activation, activation and pooled maps (two more pooled maps with batch
+    normalisation)."""
     rows = max(rows, train["batch_size"])
     outputs = 1 if n_classes == 2 else n_classes
     hidden = train["hidden_units"]
@@ -215,6 +217,8 @@ def training_memory(train: dict, image_size: int, n_classes: int = 10, rows: int
         for side, out_channels in zip(sides, channels):
             weights += out_channels * (in_channels * k * k + 1)
             per_row += side * side * (in_channels * k * k + 3 * out_channels)
+            if train["batch_norm"]:  # the normalized map and the pre-activation, both pooled
+                per_row += 2 * (side // 2) ** 2 * out_channels
             in_channels = out_channels
         flat = in_channels * sides[-1] ** 2
         weights += (flat + 1) * hidden + (hidden + 1) * outputs
@@ -229,6 +233,11 @@ def training_memory(train: dict, image_size: int, n_classes: int = 10, rows: int
 def _check_combinations(params: dict) -> None:
     """Checks across sections: the CNN's pooling must leave at least one pixel, memory must be sane."""
     train, image_size = params["train"], params["ingest"]["image_size"]
+    if train["batch_norm"] and train["model"] != "cnn":
+        raise UsageError(
+            f"params.yaml: train.batch_norm = true needs train.model = cnn (it normalizes the conv blocks; the "
+            f"{train['model']} has none); set train.batch_norm: false"
+        )
     if train["model"] == "cnn":
         blocks = len(train["conv_channels"])
         if pooled_sides(image_size, blocks)[-1] < 1:

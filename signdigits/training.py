@@ -19,6 +19,7 @@ def build_model(params, n_inputs, n_classes):
             activation=params["activation"],
             seed=params["seed"],
             standardize=params["standardize"],
+            batch_norm=params["batch_norm"],
         )
     return MLP(
         n_inputs,

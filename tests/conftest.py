@@ -279,15 +279,14 @@ def jpeg_bytes():
 
 # --- the networks' reference ---------------------------------------------------------------------------------------
 def _numeric_gradient(net, X, y, name, weight_decay, h=1e-6, keep=None):
-    """Central differences: (L(θ + h) − L(θ − h)) / 2h, one coordinate at a time; with ``keep``, L is the loss of
-    the network thinned by that dropout mask."""
+    """Central differences: (L(θ + h) − L(θ − h)) / 2h, one coordinate at a time, of the loss a training step
+    sees (batch normalisation with the batch's statistics); with ``keep``, of the network thinned by that dropout
+    mask."""
     theta = net.params[name]
     grad = np.zeros_like(theta)
 
     def loss():
-        if keep is None:
-            return net.loss(X, y, weight_decay)
-        Z = net._forward(net._input(X), keep)[1]
+        Z = net._forward(net._input(X), keep, training=True)[1]
         return net._cross_entropy(Z, net._targets(y, Z.dtype)) + net._penalty(weight_decay)
 
     for index in np.ndindex(theta.shape):

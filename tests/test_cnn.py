@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.signal import correlate2d
 
-from signdigits.cnn import CNN, correlate, flipped, im2col, max_pool, max_pool_backward
+from signdigits.cnn import BN_EPSILON, CNN, correlate, flipped, im2col, max_pool, max_pool_backward
 from signdigits.modelfile import load_model, save_model
 
 
@@ -39,6 +39,79 @@ def test_forward_equals_correlate2d_then_activation_then_pooling_by_loops():
             Z[n, :, :, f] = sum(correlate2d(A[n, :, :, c], W[f, c], mode="same") for c in range(W.shape[1])) + b[f]
         A = naive_max_pool(np.tanh(Z))[0]
         np.testing.assert_allclose(block[-1], A, rtol=1e-12, atol=1e-12)
+
+
+def loop_blocks(net, X, normalize):
+    """Each block's output by scipy's correlate2d and loops: P = maxpool(A_{l−1} ⋆ W_l), then
+    A_l = tanh(γ_l normalize(l, P) + b_l) (γ_l = 1 without batch normalisation)."""
+    A, outputs = X.reshape(len(X), net.side, net.side, 1), []
+    for l in range(1, net.n_conv + 1):
+        W, b = net.params[f"W{l}"], net.params[f"b{l}"]
+        Z = np.zeros((*A.shape[:3], len(W)))
+        for n, f in itertools.product(range(len(A)), range(len(W))):  # Z[f] = Σ_c A[c] ⋆ W[f, c]
+            Z[n, :, :, f] = sum(correlate2d(A[n, :, :, c], W[f, c], mode="same") for c in range(W.shape[1]))
+        P = naive_max_pool(Z)[0]
+        A = np.tanh(net.params.get(f"gamma{l}", 1.0) * normalize(l, P) + b)
+        outputs.append(A)
+    return outputs
+
+
+def test_batch_norm_normalizes_each_pooled_channel_with_the_batch_or_the_running_statistics():
+    """Training: (P − mean) / √(var + ε) over the batch's images and positions, channel by channel, and the running
+    statistics move a tenth of the way to the batch's mean and unbiased variance; prediction: the running ones."""
+    rng = np.random.default_rng(5)
+    net = CNN(64, 3, channels=(3, 2), n_hidden=4, activation="tanh", seed=0, dtype=np.float64, batch_norm=True)
+    for name in net.params:
+        net.params[name] += 0.3 * rng.normal(size=net.params[name].shape)
+    X = rng.normal(size=(4, 64))
+
+    def batch_statistics(l, P):
+        mean = np.array([P[..., c].mean() for c in range(P.shape[-1])])
+        var = np.array([P[..., c].var() for c in range(P.shape[-1])])
+        seen[l] = mean, np.array([P[..., c].var(ddof=1) for c in range(P.shape[-1])])
+        return (P - mean) / np.sqrt(var + BN_EPSILON)
+
+    seen = {}
+    blocks = net._forward(X, training=True)[0][0]
+    for block, expected in zip(blocks, loop_blocks(net, X, batch_statistics)):
+        np.testing.assert_allclose(block[-1], expected, rtol=1e-12, atol=1e-12)
+    for l, (mean, unbiased_var) in seen.items():
+        np.testing.assert_allclose(net.running[f"running_mean{l}"], 0.1 * mean, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(net.running[f"running_var{l}"], 0.9 + 0.1 * unbiased_var, rtol=1e-12)
+
+    def running_statistics(l, P):
+        mean, var = net.running[f"running_mean{l}"], net.running[f"running_var{l}"]
+        return (P - mean) / np.sqrt(var + BN_EPSILON)
+
+    before = {name: value.copy() for name, value in net.running.items()}
+    blocks = net._forward(X)[0][0]  # prediction: the running statistics, left unchanged
+    for block, expected in zip(blocks, loop_blocks(net, X, running_statistics)):
+        np.testing.assert_allclose(block[-1], expected, rtol=1e-12, atol=1e-12)
+    assert all(np.array_equal(before[name], net.running[name]) for name in before)
+    # so a photo's prediction does not depend on the photos predicted with it
+    np.testing.assert_allclose(net.predict_proba(X)[1:2], net.predict_proba(X[1:2]), rtol=1e-12)
+
+
+def test_batch_norm_history_and_prediction_use_the_running_statistics():
+    """fit's per-epoch figures are the prediction's (running statistics), not a training pass's (the batch's)."""
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(30, 64)), rng.integers(0, 3, 30)
+    net = CNN(64, 3, channels=(3,), n_hidden=4, seed=0, dtype=np.float64, batch_norm=True)
+    history = net.fit(X, y, epochs=2, batch_size=8, learning_rate=0.01, optimizer="adam")
+    assert history[-1]["train_loss"] == pytest.approx(net.loss(X, y), rel=1e-12)
+    Z = net._forward(net._input(X), training=True)[1]
+    assert abs(net._cross_entropy(Z, net._targets(y, Z.dtype)) - net.loss(X, y)) > 1e-6
+
+
+def test_a_single_value_per_channel_leaves_the_running_statistics():
+    """One image pooled to 1 × 1 has no variance to estimate (PyTorch refuses it; here the batch is normalized to
+    0 and the running statistics stay as they were)."""
+    net = CNN(4, 3, channels=(2,), n_hidden=3, seed=0, dtype=np.float64, batch_norm=True)
+    before = {name: value.copy() for name, value in net.running.items()}
+    net.gradients(np.random.default_rng(0).normal(size=(1, 4)), [1])
+    assert all(np.array_equal(before[name], net.running[name]) for name in before)
+    net.gradients(np.random.default_rng(0).normal(size=(2, 4)), [1, 2])
+    assert not np.array_equal(before["running_var1"], net.running["running_var1"])
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -110,25 +183,37 @@ def test_reused_arrays_leave_no_trace_from_earlier_batches():
     assert all(np.array_equal(fresh[name], again[name]) for name in fresh)
 
 
+@pytest.mark.parametrize("batch_norm", [False, True])
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 @pytest.mark.parametrize("n_outputs", [1, 3])
-def test_gradients_of_every_layer_match_finite_differences(activation, n_outputs, numeric_gradient):
+def test_gradients_of_every_layer_match_finite_differences(activation, n_outputs, batch_norm, numeric_gradient):
+    """With batch normalisation, of the training step's loss: each row's output depends on the whole batch."""
     rng = np.random.default_rng(2)
     net = CNN(
-        49, n_outputs, channels=(2, 3), kernel_size=3, n_hidden=5, activation=activation, seed=1, dtype=np.float64
+        49,
+        n_outputs,
+        channels=(2, 3),
+        kernel_size=3,
+        n_hidden=5,
+        activation=activation,
+        seed=1,
+        dtype=np.float64,
+        batch_norm=batch_norm,
     )
-    for name in net.params:  # non-zero biases, so that their gradients are exercised too
+    for name in net.params:  # non-zero biases (and γ ≠ 1), so that their gradients are exercised too
         net.params[name] += 0.05 * rng.normal(size=net.params[name].shape)
     X, y = rng.normal(size=(3, 49)), rng.integers(0, max(2, n_outputs), size=3)
     analytic = net.gradients(X, y, weight_decay=0.01)
-    assert set(analytic) == set(net.params) == {"W1", "b1", "W2", "b2", "W3", "b3", "W4", "b4"}
+    names = {"W1", "b1", "W2", "b2", "W3", "b3", "W4", "b4"} | ({"gamma1", "gamma2"} if batch_norm else set())
+    assert set(analytic) == set(net.params) == names
     for name in net.params:
         numeric = numeric_gradient(net, X, y, name, 0.01)
         error = np.linalg.norm(analytic[name] - numeric) / max(np.linalg.norm(analytic[name] + numeric), 1e-12)
         assert error < 1e-6, (name, error)
 
 
-def test_it_learns_shifted_bars_and_round_trips(tmp_path):
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_it_learns_shifted_bars_and_round_trips(tmp_path, batch_norm):
     """Vertical against horizontal bars at random places: what a convolution is for."""
     rng = np.random.default_rng(0)
     n, side = 120, 10
@@ -141,7 +226,7 @@ def test_it_learns_shifted_bars_and_round_trips(tmp_path):
         else:
             images[i, at, :] = 1
     X = images.reshape(n, -1) + rng.normal(0, 0.1, (n, side * side)).astype(np.float32)
-    net = CNN(side * side, 1, channels=(4,), kernel_size=3, n_hidden=8, seed=0)
+    net = CNN(side * side, 1, channels=(4,), kernel_size=3, n_hidden=8, seed=0, batch_norm=batch_norm)
     net.fit(X, y, epochs=15, batch_size=16, learning_rate=0.01, optimizer="adam")
     assert net.accuracy(X, y) == 1.0
     net.metadata = {"classes": ["0", "5"], "image_size": side}
@@ -151,12 +236,13 @@ def test_it_learns_shifted_bars_and_round_trips(tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))
 
 
-def test_bit_for_bit_reproducible():
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_bit_for_bit_reproducible(batch_norm):
     rng = np.random.default_rng(3)
     X, y = rng.random((40, 64)).astype(np.float32), rng.integers(0, 3, 40)
     weights = []
     for _ in range(2):
-        net = CNN(64, 3, channels=(2,), n_hidden=4, seed=5, standardize=True)
+        net = CNN(64, 3, channels=(2,), n_hidden=4, seed=5, standardize=True, batch_norm=batch_norm)
         net.fit(
             X,
             y,
@@ -166,7 +252,7 @@ def test_bit_for_bit_reproducible():
             optimizer="adam",
             augment=lambda rows, generator: rows[generator.permutation(len(rows))],
         )
-        weights.append({k: v.tobytes() for k, v in net.params.items()})
+        weights.append({k: v.tobytes() for k, v in (net.params | net.running).items()})
     assert weights[0] == weights[1]
 
 

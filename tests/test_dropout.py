@@ -10,12 +10,23 @@ from signdigits.network import TrainingConfig
 
 
 def small(model, n_outputs, dtype=np.float64, activation="relu"):
+    """A small network of each kind; "cnn+bn" is the CNN with batch normalisation."""
     if model == "mlp":
         return MLP(16, 6, n_outputs, activation, seed=1, dtype=dtype)
-    return CNN(16, n_outputs, channels=(2,), kernel_size=3, n_hidden=6, activation=activation, seed=1, dtype=dtype)
+    return CNN(
+        16,
+        n_outputs,
+        channels=(2,),
+        kernel_size=3,
+        n_hidden=6,
+        activation=activation,
+        seed=1,
+        dtype=dtype,
+        batch_norm=model == "cnn+bn",
+    )
 
 
-@pytest.mark.parametrize("model", ["mlp", "cnn"])
+@pytest.mark.parametrize("model", ["mlp", "cnn", "cnn+bn"])
 @pytest.mark.parametrize("n_outputs", [1, 3])
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])  # relu's slope alone would not tell A from A·keep
 def test_gradients_of_the_thinned_network_match_finite_differences(model, n_outputs, activation, numeric_gradient):

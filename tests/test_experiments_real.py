@@ -104,7 +104,7 @@ def test_ten_digit_cnn_configuration(built_copy, real_data, dvc):
 
     net = load_model(built_copy / "models/model.npz")
     assert type(net).__name__ == "CNN" and net.channels == [16, 32] and net.n_outputs == 10
-    assert (net.kernel_size, net.n_hidden) == (5, 256)
+    assert (net.kernel_size, net.n_hidden, net.batch_norm) == (5, 256, True)
     result = subprocess.run(
         [
             sys.executable,

@@ -44,6 +44,7 @@ def saved(tmp_path):
         CNN(64, 1, channels=(3, 2), kernel_size=3, n_hidden=4, activation="tanh", seed=0),
         CNN(81, 10, channels=(4,), kernel_size=5, n_hidden=6, seed=2),
         CNN(225, 3, channels=(2, 3, 1), kernel_size=1, n_hidden=3, seed=3),
+        CNN(64, 3, channels=(3, 2), kernel_size=3, n_hidden=4, seed=4, standardize=True, batch_norm=True),
     ],
 )
 def test_round_trip_keeps_every_number(net, tmp_path):
@@ -52,13 +53,15 @@ def test_round_trip_keeps_every_number(net, tmp_path):
         net.fit(X, np.arange(6) % 2, epochs=1, learning_rate=0.1)
     net.metadata = {"classes": ["a", "b"], "image_size": 3}
     # the shapes the model file expects from the architecture alone are the network's
-    assert param_shapes(type(net), net.architecture()) == {name: v.shape for name, v in net.params.items()}
+    arrays = net.params | net.running  # batch normalisation's running statistics (trained above) are stored too
+    assert param_shapes(type(net), net.architecture()) == {name: v.shape for name, v in arrays.items()}
     save_model(net, tmp_path / "m.npz")
     loaded = load_model(tmp_path / "m.npz")
     assert type(loaded) is type(net) and loaded.architecture() == net.architecture()
     assert loaded.metadata == net.metadata and loaded.dtype == net.dtype
-    for name in net.params:
-        assert loaded.params[name].tobytes() == net.params[name].tobytes()
+    assert set(loaded.running) == set(net.running)
+    for name in arrays:
+        assert (loaded.params | loaded.running)[name].tobytes() == arrays[name].tobytes()
     np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))
 
 
@@ -115,6 +118,34 @@ def test_arrays_of_the_wrong_shape_or_values(saved):
     expect_refused(path, "W2 holds values that are not finite floats")
     rewrite(path, W2=net.params["W2"], input_scale=np.array(0.0, np.float32))
     expect_refused(path, "input_scale is not > 0")
+
+
+def test_batch_norm_statistics_are_checked(tmp_path):
+    net = CNN(16, 3, channels=(2,), n_hidden=3, seed=0, batch_norm=True)
+    path = tmp_path / "bn.npz"
+    save_model(net, path)
+    rewrite(path, running_var1=np.array([1.0, -0.5], np.float32))
+    expect_refused(path, "running_var1 holds negative variances")
+    rewrite(path, running_var1=np.ones(3, np.float32))
+    expect_refused(path, r"running_var1 has shape \(3,\) \(float32\), but the header's architecture needs \(2,\)")
+    save_model(net, path)
+    rewrite(path, {"architecture": {"batch_norm": False}})  # a header that disowns the statistics it carries
+    expect_refused(path, "holds arrays .*running_mean1.*, expected")
+
+
+def test_a_model_file_from_before_batch_norm_still_loads(tmp_path):
+    net = CNN(16, 3, channels=(2,), n_hidden=3, seed=0)
+    path = tmp_path / "old.npz"
+    save_model(net, path)
+    with np.load(path) as archive:
+        content = {key: archive[key] for key in archive.files}
+    header = json.loads(str(content["header"]))
+    del header["architecture"]["batch_norm"]  # as written before the option existed
+    np.savez(path, **(content | {"header": np.array(json.dumps(header))}))
+    loaded = load_model(path)
+    assert loaded.batch_norm is False and loaded.running == {}
+    X = np.random.default_rng(0).normal(size=(4, 16))
+    np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))
 
 
 def test_a_huge_header_in_a_small_file_is_refused_before_allocating(saved):

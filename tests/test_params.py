@@ -40,6 +40,7 @@ def test_committed_params_are_valid_and_complete():
         ("train", {"augment_zoom": 0.6}, "train.augment_zoom = 0.6 is not allowed; expected a number in [0, 0.5]"),
         ("train", {"augment_rotate": -5}, "train.augment_rotate = -5 is not allowed; expected a number in [0, 180]"),
         ("train", {"batch_size": 0}, "train.batch_size = 0 is not allowed"),
+        ("train", {"batch_norm": "yes"}, "train.batch_norm = 'yes' is not allowed; expected true or false"),
     ],
 )
 def test_bad_values_name_key_value_and_what_is_allowed(section, change, message):
@@ -177,6 +178,18 @@ def test_cnn_whose_poolings_leave_no_pixel(tmp_path):
     assert load_params("train", mlp)["model"] == "mlp"  # the conv blocks matter only to the CNN
 
 
+def test_batch_norm_needs_the_cnn(tmp_path):
+    path = write_params(tmp_path, **{"train.batch_norm": True})
+    with pytest.raises(UsageError) as raised:
+        load_params("train", path)
+    assert str(raised.value) == (
+        "params.yaml: train.batch_norm = true needs train.model = cnn (it normalizes the conv blocks; the mlp has "
+        "none); set train.batch_norm: false"
+    )
+    cnn = write_params(tmp_path, **{"train.batch_norm": True, "train.model": "cnn"})
+    assert load_params("train", cnn)["batch_norm"] is True
+
+
 def test_absurd_memory_is_refused_before_anything_runs(tmp_path):
     path = write_params(tmp_path, **{"ingest.image_size": 256, "train.hidden_units": 65536})
     with pytest.raises(UsageError) as raised:
@@ -195,5 +208,14 @@ def test_memory_estimate_by_hand():
     adam = training_memory(train | {"optimizer": "adam"}, 28, n_classes=2)
     assert adam - training_memory(train, 28, n_classes=2) == 4 * 2 * weights
     # the README's ten-digit CNN is far below the limit, and within a factor of two of its measured peak (129 MiB)
-    cnn = train | {"model": "cnn", "conv_channels": [16, 32], "kernel_size": 3, "optimizer": "adam"}
+    cnn = train | {
+        "model": "cnn",
+        "conv_channels": [16, 32],
+        "kernel_size": 3,
+        "optimizer": "adam",
+        "batch_norm": False,
+    }
     assert 64 * 2**20 < training_memory(cnn, 28) < 258 * 2**20 < MEMORY_LIMIT
+    # batch normalisation keeps two more pooled maps per block: 14² × 16 and 7² × 32 values per row, twice
+    normalized = training_memory(cnn | {"batch_norm": True}, 28) - training_memory(cnn, 28)
+    assert normalized == 4 * 512 * 2 * (14 * 14 * 16 + 7 * 7 * 32)
