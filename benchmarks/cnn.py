@@ -124,7 +124,7 @@ class TorchTwin:
             output.weight.copy_(torch.from_numpy(net.params[f"W{net.n_conv + 2}"].T.copy()))
             output.bias.copy_(torch.from_numpy(net.params[f"b{net.n_conv + 2}"]))
         # weight decay on the conv and dense weights only, as ours (not on biases, nor batch normalisation's γ)
-        weights = [p for m in convs + [dense, output] for p in (m.weight,)]
+        weights = [m.weight for m in convs + [dense, output]]
         others = [p for p in self.model.parameters() if all(p is not w for w in weights)]
         self.optimizer = torch.optim.Adam(
             [{"params": weights, "weight_decay": params["weight_decay"]}, {"params": others, "weight_decay": 0.0}],

@@ -177,14 +177,16 @@ def load_model(path):
             values = {name: _read_array(archive, name) for name in arrays}
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
             raise UsageError(f"{path} is not a readable model file ({error}); {FIX}") from None
-    bad = [name for name, value in values.items() if not np.isfinite(value).all()]
-    negative = [name for name, value in values.items() if name.startswith("running_var") and (value < 0).any()]
-    if bad or negative or (spec["standardize"] and not values["input_scale"] > 0):
-        if bad:
-            problem = f"{bad[0]} holds values that are not finite floats"
-        else:
-            problem = f"{negative[0]} holds negative variances" if negative else "input_scale is not > 0"
-        raise UsageError(f"{path}: {problem}; {FIX}")
+    problems = [
+        f"{name} holds values that are not finite floats" for name, v in values.items() if not np.isfinite(v).all()
+    ]
+    problems += [
+        f"{name} holds negative variances" for name, v in values.items() if "running_var" in name and (v < 0).any()
+    ]
+    if spec["standardize"] and not values["input_scale"] > 0:
+        problems.append("input_scale is not > 0")
+    if problems:  # the first is reported
+        raise UsageError(f"{path}: {problems[0]}; {FIX}")
     try:
         net = kind(**spec)  # the sizes are checked: this allocates no more than the file held
     except (ValueError, TypeError) as error:
