@@ -1,5 +1,7 @@
-"""Data augmentation: every epoch, each training image moved, turned and zoomed a little by its own random amounts
-(seeded), as a hand would sit a little differently in another photo."""
+"""Data augmentation's geometry: every epoch, each training image moved, turned and zoomed a little by its own
+random amounts (seeded), as a hand would sit a little differently in another photo. The perturbation suite
+(perturbations.py) turns, moves and scales with the same ``transform_images``; training.augmenter puts the
+augmentation of the train.augment_* params together."""
 
 import numpy as np
 from scipy.ndimage import affine_transform
@@ -35,11 +37,3 @@ def random_transforms(n: int, max_shift: int, max_rotate: float, max_zoom: float
     angles = rng.uniform(-max_rotate, max_rotate, size=n) if max_rotate else np.zeros(n)
     zooms = rng.uniform(1 - max_zoom, 1 + max_zoom, size=n) if max_zoom else np.ones(n)
     return offsets, angles, zooms
-
-
-def augmenter(max_shift: int, max_rotate: float = 0.0, max_zoom: float = 0.0):
-    """The ``augment`` argument of Network.fit for the train.augment_* params (None when all are 0: no
-    augmentation)."""
-    if not (max_shift or max_rotate or max_zoom):
-        return None
-    return lambda X, rng: transform_images(X, *random_transforms(len(X), max_shift, max_rotate, max_zoom, rng))

@@ -6,3 +6,9 @@ DIGITS = tuple(str(d) for d in range(10))  # the dataset's classes: folder names
 MODELS = ("mlp", "cnn")  # train.model: signdigits/mlp.py, signdigits/cnn.py (training.build_model)
 ACTIVATIONS = ("sigmoid", "tanh", "relu")  # train.activation (network.activate)
 OPTIMIZERS = ("sgd", "adam")  # train.optimizer (optim.make_optimizer)
+# train.augment_perturb: families of signdigits/perturbations.py (mirror has its own switch, train.augment_mirror)
+PERTURBATIONS = (
+    *("rotate", "shift", "scale", "brighten", "darken", "contrast"),
+    *("gamma", "noise", "blur", "occlude", "background"),
+)
+REFUSAL_SCORES = ("msp", "energy", "mahalanobis")  # refusal.score (refusal.py)

@@ -2,9 +2,11 @@
 
 Each photo is preprocessed exactly as the pipeline did — read as a viewer shows it, grayscale, image_size²,
 divided by the pixel scale — with image_size, pixel scale and class names read from the model file, not from
-params.yaml, so a model keeps working after the params change. A photo that cannot be read is reported on
-stderr (``--json``: its entry holds ``error`` instead of ``digit``), the others are still predicted, and the exit
-status is 1.
+params.yaml, so a model keeps working after the params change. The answer is a digit with its calibrated
+probability, or "?" with the reason (``--json``: "digit": null and "reason") when the photo is too small to show
+a hand or unlike the photos the model was trained on (refusal.py): a refusal is an answer, exit status 0. A
+photo that cannot be read is reported on stderr (``--json``: its entry holds ``error`` instead of ``digit``), the
+others are still predicted, and the exit status is 1.
 """
 
 import argparse
@@ -48,27 +50,43 @@ def load_predictor(model_path):
 
 
 def predict_photos(paths, model_path=DEFAULT_MODEL):
-    """[{path, digit, probability}] for each photo path, in order; a photo that cannot be read gets
+    """[{path, digit, probability}] for each photo path, in order. A photo the model refuses gets digit None and
+    a ``reason`` (with the probability of its best guess, if the model saw it); a photo that cannot be read gets
     {path, error} instead, and the others are still predicted. A bad model stops everything (a UsageError)."""
     from signdigits.evaluation import confidence_of_prediction
-    from signdigits.images import read_photo
+    from signdigits.images import TooSmall, read_photo
     from signdigits.preprocess import normalize
+    from signdigits.refusal import MIN_SIDE, ood_score
 
     net, meta = load_predictor(model_path)
+    if not net.calibrated:
+        print(
+            f"note: {model_path} is from before calibration: its probabilities are not calibrated and it never "
+            "answers '?'; retrain it with `dvc repro train`",
+            file=sys.stderr,
+        )
     results, rows = [], []
     for path in paths:
         try:
-            rows.append(read_photo(path, meta["image_size"], str(path)).reshape(-1))
+            rows.append(read_photo(path, meta["image_size"], str(path), min_side=MIN_SIDE).reshape(-1))
             results.append({"path": str(path)})
+        except TooSmall as refusal:
+            results.append({"path": str(path), "digit": None, "probability": None, "reason": str(refusal)})
         except UsageError as error:
             results.append({"path": str(path), "error": " ".join(str(error).split())})
     if rows:
         X = normalize(np.stack(rows), meta["pixel_scale"])
         predicted, proba = net.predict_with_proba(X)
         confidence = confidence_of_prediction(proba, predicted)
-        readable = [result for result in results if "error" not in result]
-        for result, k, p in zip(readable, predicted, confidence):
+        if net.refusal is not None:
+            score, threshold = net.refusal["score"], net.refusal["threshold"]
+            scores = ood_score(net, X, score, net.ood_stats, net.temperature)
+        seen = [result for result in results if "error" not in result and "reason" not in result]
+        for i, (result, k, p) in enumerate(zip(seen, predicted, confidence)):
             result |= {"digit": meta["classes"][k], "probability": round(float(p), 4)}
+            if net.refusal is not None and scores[i] < threshold:
+                reason = f"unlike the photos it was trained on ({score} score {scores[i]:.4g} < {threshold:.4g})"
+                result |= {"digit": None, "guess": meta["classes"][k], "reason": reason}
     return results
 
 
@@ -102,7 +120,11 @@ def main(argv=None) -> int:
         for result in results:  # each unreadable photo: one line on stderr, in the order given
             if "error" in result:
                 print(f"error: {result['error']}", file=sys.stderr, flush=True)
-            elif not arguments.json:
+            elif arguments.json:
+                continue
+            elif result["digit"] is None:
+                print(f"{result['path']}\t?\t{result['reason']}", flush=True)
+            else:
                 print(f"{result['path']}\t{result['digit']}\t{result['probability']:.4f}", flush=True)
 
     # a bad model: exit status 1 and nothing predicted; a bad photo: the others predicted, then exit status 1

@@ -150,6 +150,7 @@ class CNN(Network):
         dtype=np.float32,
         standardize=False,
         batch_norm=False,
+        photo_norm=False,
     ):
         side = int(round(np.sqrt(n_inputs)))
         if side * side != n_inputs:
@@ -160,7 +161,7 @@ class CNN(Network):
             raise ValueError("activation, channels or n_hidden is invalid")
         if side >> len(channels) < 1:
             raise ValueError(f"{len(channels)} pooling layers would shrink a {side}-pixel image to nothing")
-        super().__init__(n_inputs, n_outputs, seed, dtype, standardize)
+        super().__init__(n_inputs, n_outputs, seed, dtype, standardize, photo_norm)
         self.side, self.channels, self.kernel_size = side, [int(c) for c in channels], int(kernel_size)
         self.n_hidden, self.activation, self.batch_norm = int(n_hidden), activation, bool(batch_norm)
         k, gain = self.kernel_size, GAIN_AFTER[activation]
@@ -260,6 +261,9 @@ class CNN(Network):
                 dA = correlate(dZ, flipped(W), self._buffers.setdefault(f"backward {l}", {}))[0]
         return grads
 
+    def _last_hidden(self, cache):
+        return cache[3]  # Ah
+
     def architecture(self):
         return {
             "n_inputs": self.n_inputs,
@@ -271,4 +275,5 @@ class CNN(Network):
             "seed": self.seed,
             "standardize": self.standardize,
             "batch_norm": self.batch_norm,
+            "photo_norm": self.photo_norm,
         }

@@ -7,22 +7,32 @@ training rows, with a Wilson interval narrower than the test split's (4 times th
 
 The per-epoch history is the mean over folds (train_* on each fold's training rows, val_* on its validation
 fold), with the standard deviation of val_* over folds beside it.
+
+The same out-of-fold principle gives everything else chosen or judged before the test split: the accuracy
+under the perturbation suite (robustness.py), the temperature that calibrates the probabilities, and the
+threshold of the model's "I don't know" (refusal.py), with how well each out-of-distribution score tells the
+validation photos from synthetic non-hands (perturbations.non_hands).
 """
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from signdigits import calibration, robustness
+from signdigits.choices import REFUSAL_SCORES
 from signdigits.network import TrainingConfig
+from signdigits.refusal import fit_stats, ood_score
 from signdigits.stats import wilson_interval
 from signdigits.training import build_model, fit_options, progress, show_epoch
 
 DECIMALS = 4  # as reports/metrics.json
+MIN_TEMPERATURE = 1.0  # see ``calibrate``
 SPREAD = ("val_loss", "val_accuracy")  # history columns whose standard deviation over folds is kept too
 
 
 def cross_validate(params, X, y, folds, n_classes, on_epoch=None):
-    """Train and score one network per fold. Returns (history, per_fold, out_of_fold): the mean history rows,
-    [{fold, rows, loss, accuracy}], and {row, fold, true, predicted, probability} arrays over the training rows.
+    """Train and score one network per fold. Returns (history, per_fold, out_of_fold, nets): the mean history
+    rows, [{fold, rows, loss, accuracy}], {row, fold, true, predicted, probability, logits} arrays over the
+    training rows, and the folds' networks (fold f's network never saw the rows of fold f).
 
     The folds train in lockstep, epoch e of every fold before epoch e + 1 of any, so that each epoch's mean over
     folds is known as soon as that epoch ends: ``on_epoch(row)`` receives it then (DVCLive logs it live). With
@@ -30,7 +40,7 @@ def cross_validate(params, X, y, folds, n_classes, on_epoch=None):
     k = int(folds.max()) + 1
     if k == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return [], [], {"row": empty, "fold": empty, "true": empty, "predicted": empty, "probability": empty}
+        return [], [], {"row": empty, "fold": empty, "true": empty, "predicted": empty, "probability": empty}, []
     config = TrainingConfig(**fit_options(params))
     held_out = [folds == fold for fold in range(k)]
     nets = [build_model(params, X.shape[1], n_classes) for _ in range(k)]
@@ -45,15 +55,89 @@ def cross_validate(params, X, y, folds, n_classes, on_epoch=None):
                 on_epoch(row)
     per_fold = []
     predicted, probability = np.zeros(len(y), dtype=np.int64), np.zeros(len(y))
+    logits = np.zeros((len(y), nets[0].n_outputs))
     for fold, (net, rows, final) in enumerate(zip(nets, held_out, last)):
         scores = {"loss": final["val_loss"], "accuracy": final["val_accuracy"]}
         per_fold.append({"fold": fold, "rows": int(rows.sum())} | scores)
         predicted[rows], proba = net.predict_with_proba(X[rows])
+        logits[rows] = net.logits(X[rows])
         # the probability of the predicted class: the larger of P(class 1) and 1 − P(class 1), or the largest
         probability[rows] = np.maximum(proba, 1 - proba) if proba.ndim == 1 else proba.max(axis=1)
     out_of_fold = {"row": np.arange(len(y)), "fold": folds, "true": y, "predicted": predicted}
-    out_of_fold["probability"] = probability
-    return history, per_fold, out_of_fold
+    out_of_fold |= {"probability": probability, "logits": logits}
+    return history, per_fold, out_of_fold, nets
+
+
+def out_of_fold_predictor(nets, folds):
+    """A function of rows X (as many as the training rows, in their order, altered in any way) → the class each
+    row's own fold network predicts: out-of-fold predictions of altered photos."""
+
+    def predict(X):
+        predicted = np.zeros(len(X), dtype=np.int64)
+        for fold, net in enumerate(nets):
+            rows = folds == fold
+            predicted[rows] = net.predict(X[rows])
+        return predicted
+
+    return predict
+
+
+def robustness_table(nets, X, y, folds) -> dict[str, list[float]]:
+    """robustness.accuracy_table of the out-of-fold predictions: each validation fold perturbed and predicted by
+    the network that did not train on it."""
+    return robustness.accuracy_table(out_of_fold_predictor(nets, folds), X, y)
+
+
+def robustness_csv(robust: dict, out_of_fold: dict) -> str:
+    """robustness.table_csv of ``robust`` with the clean out-of-fold accuracy; empty with cross-validation off."""
+    if not robust:
+        return ""
+    return robustness.table_csv(robust, float(np.mean(out_of_fold["predicted"] == out_of_fold["true"])))
+
+
+def calibrate(nets, X, y, folds, out_of_fold, refusal: dict, non_hands) -> dict:
+    """reports/calibration.json: the temperature fitted on the out-of-fold logits; the expected calibration
+    error and reliability bins before and after it; and refusal (the ``refusal`` params): for each score, its
+    out-of-fold value on every training row and on the synthetic ``non_hands`` (each fold's network), the AUROC
+    of the two, and for the configured score the threshold that refuses at most refusal.max_refused of the
+    validation photos, with the shares it refuses."""
+    Z, y = out_of_fold["logits"], np.asarray(y)
+    # Only ever softened (T ≥ 1): a network right on nearly every validation photo fits a T below 1, sharper
+    # probabilities, which photos from other hands, rooms and cameras do not earn. The NLL is convex in 1/T, so
+    # the optimum within T ≥ 1 is the unconstrained one clamped to 1.
+    T = max(MIN_TEMPERATURE, calibration.fit_temperature(Z, y))
+    report = {"temperature": round(T, 6)}
+    for name, t in (("before", 1.0), ("after", T)):
+        confidence, correct = calibration.msp(Z, t), out_of_fold["predicted"] == y
+        report[f"ece_{name}"] = round(calibration.expected_calibration_error(confidence, correct), 4)
+        table = calibration.reliability(confidence, correct)
+        report[f"reliability_{name}"] = {  # as JSON: an empty bin's mean confidence and accuracy are null
+            key: [None if np.isnan(v) else round(float(v), 6) for v in values] for key, values in table.items()
+        }
+    held_out = [folds == fold for fold in range(len(nets))]
+    scores_in, scores_out = {}, {}
+    for score in REFUSAL_SCORES:
+        scores_in[score], scores_out[score] = np.zeros(len(y)), []
+        for net, rows in zip(nets, held_out):
+            stats = fit_stats(net, X[~rows], y[~rows], score)
+            scores_in[score][rows] = ood_score(net, X[rows], score, stats, T, Z[rows])
+            scores_out[score].append(ood_score(net, non_hands, score, stats, T))
+        scores_out[score] = np.concatenate(scores_out[score])
+    report["non_hand_auroc"] = {
+        score: round(calibration.ood_auroc(scores_in[score], scores_out[score]), 4) for score in REFUSAL_SCORES
+    }
+    chosen = refusal["score"]
+    threshold = calibration.refusal_threshold(scores_in[chosen], refusal["max_refused"])
+    report["refusal"] = {
+        "score": chosen,
+        "threshold": float(threshold),
+        "refused_validation": round(float(np.mean(scores_in[chosen] < threshold)), 4),
+        "refused_non_hands": round(float(np.mean(scores_out[chosen] < threshold)), 4),
+    }
+    return report
+
+
+NO_CALIBRATION = {"temperature": 1.0, "refusal": None}  # cross-validation off: nothing to calibrate on
 
 
 def mean_row(rows: tuple[dict, ...]) -> dict:
@@ -63,9 +147,11 @@ def mean_row(rows: tuple[dict, ...]) -> dict:
     return row | {f"{name}_std": float(np.std([r[name] for r in rows])) for name in SPREAD}
 
 
-def summary(per_fold: list[dict], out_of_fold: dict) -> dict:
-    """reports/crossval.json: the folds' mean and standard deviation of the validation accuracy and loss, and the
-    out-of-fold accuracy over every training row with its 95 % Wilson interval. Off: {"cv_folds": 0}."""
+def summary(per_fold: list[dict], out_of_fold: dict, robust: dict, calibrated: dict) -> dict:
+    """reports/crossval.json: the folds' mean and standard deviation of the validation accuracy and loss, the
+    out-of-fold accuracy over every training row with its 95 % Wilson interval, the accuracy under the
+    perturbation suite (robustness.robust_accuracy of ``robust``), and the expected calibration error after
+    temperature scaling (``calibrated``, from ``calibrate``). Off: {"cv_folds": 0}."""
     if not per_fold:
         return {"cv_folds": 0}
     accuracy = [f["accuracy"] for f in per_fold]
@@ -80,6 +166,8 @@ def summary(per_fold: list[dict], out_of_fold: dict) -> dict:
         "oof_accuracy": correct / len(out_of_fold["true"]),
         "oof_accuracy_low": low,
         "oof_accuracy_high": high,
+        "cv_robust_accuracy": robustness.robust_accuracy(robust),
+        "cv_ece": calibrated["ece_after"],
     }
     return {name: round(float(value), DECIMALS) for name, value in values.items()} | {"cv_folds": len(per_fold)}
 

@@ -1,15 +1,24 @@
 """Judging a trained model on the split: metrics.json, the per-class table, per-image predictions for DVC's
-confusion plot, the ROC points for DVC's ROC plot, and the figures."""
+confusion plot, the ROC points for DVC's ROC plot, the accuracy under the perturbation suite, the model's
+refusals, and the figures.
+
+Probabilities, the loss and the calibration error are those of the calibrated model (its logits divided by the
+temperature chosen on the validation folds), as ``predict`` shows them."""
 
 from dataclasses import dataclass
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from signdigits import calibration, robustness
 from signdigits.errors import UsageError
 from signdigits.metrics import DECIMALS, classification_report_text, held_out_metrics, macro_average_roc, roc_curves
 from signdigits.network import standardization
+from signdigits.perturbations import non_hands
+from signdigits.refusal import ood_score, refused
 from signdigits.stats import discordant_counts, mcnemar_p
+
+NON_HANDS_SEED = 1  # evaluate's synthetic non-hands: other images than crossval's (seed 0)
 
 
 def check_model_matches(net, meta: dict, model_path: str) -> None:
@@ -39,20 +48,70 @@ class Predictions:
     """The model's answers on the test split."""
 
     y_pred: np.ndarray  # predicted class indices
-    proba: np.ndarray  # P(class 1) (N,) or class probabilities (N, K)
+    proba: np.ndarray  # P(class 1) (N,) or class probabilities (N, K), calibrated
     confidence: np.ndarray  # the probability of the predicted class
+    logits: np.ndarray  # Z of the last layer, before the temperature
+    refused: np.ndarray  # the photos the model answers "?" (refusal.py)
 
 
 def predict_split(net, split: dict) -> Predictions:
     y_pred, proba = net.predict_with_proba(split["X_test"])
-    return Predictions(y_pred, proba, confidence_of_prediction(proba, y_pred))
+    Z = net.logits(split["X_test"])
+    return Predictions(y_pred, proba, confidence_of_prediction(proba, y_pred), Z, refused(net, split["X_test"], Z))
 
 
-def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predictions) -> dict:
-    """Everything evaluate writes but the figures, as {relative path: content}."""
+def other_digits(raw_images, raw_labels, classes: list[str], pixel_scale: float):
+    """The photos of the digits the model was not trained on (from data/raw), scaled as the pipeline scales its
+    own: what a 0-against-5 model should refuse. None when the model knows every digit."""
+    others = ~np.isin(raw_labels, classes)
+    return raw_images[others].astype(np.float32) / np.float32(pixel_scale) if others.any() else None
+
+
+def refusal_report(net, X_test, y_test, predictions: Predictions, X_others) -> dict:
+    """reports/refusal.json: the share of photos the model refuses among the clean test photos, synthetic
+    non-hands (seed NON_HANDS_SEED) and photos of the digits it was not trained on (``X_others``, None: none), and
+    how well its score tells the test photos from each of the others (AUROC), and its accuracy on the test photos
+    it answers. Without a refusal (cross-validation off) nothing is refused and there is no score."""
+    side = int(round(np.sqrt(net.n_inputs)))
+    others = {"non_hands": non_hands(500, side, seed=NON_HANDS_SEED)}
+    if X_others is not None:
+        others["other_digits"] = X_others
+    report = {"score": None, "threshold": None, "refused": {"test": 0.0} | dict.fromkeys(others, 0.0), "auroc": {}}
+    if net.refusal is None:
+        return report | {"accuracy_answered": round(float(np.mean(predictions.y_pred == y_test)), DECIMALS)}
+    score, threshold = net.refusal["score"], net.refusal["threshold"]
+    scores_in = ood_score(net, X_test, score, net.ood_stats, net.temperature, predictions.logits)
+    report |= {"score": score, "threshold": threshold}
+    report["refused"]["test"] = round(float(np.mean(predictions.refused)), DECIMALS)
+    for name, X in others.items():
+        scores_out = ood_score(net, X, score, net.ood_stats, net.temperature)
+        report["refused"][name] = round(float(np.mean(scores_out < threshold)), DECIMALS)
+        report["auroc"][name] = round(calibration.ood_auroc(scores_in, scores_out), DECIMALS)
+    answered = ~predictions.refused
+    report["accuracy_answered"] = round(float(np.mean(predictions.y_pred[answered] == y_test[answered])), DECIMALS)
+    return report
+
+
+def robustness_on_test(net, split: dict) -> dict:
+    """robustness.accuracy_table of the model on the test split."""
+    return robustness.accuracy_table(net.predict, split["X_test"], split["y_test"])
+
+
+def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predictions, robust: dict, X_others) -> dict:
+    """Everything evaluate writes but the figures, as {relative path: content}: the metrics (with the calibrated
+    loss and calibration error, the accuracy under the perturbation suite and the share of test photos refused),
+    the per-class table, per-photo predictions, ROC points, the suite's table (``robust``, from
+    ``robustness_on_test``) and the refusals."""
     classes = meta["classes"]
-    y_test, y_pred, proba = split["y_test"], predictions.y_pred, predictions.proba
-    metrics = held_out_metrics(y_test, y_pred, proba, net.loss(split["X_test"], y_test)) | baseline
+    X_test, y_test, y_pred, proba = split["X_test"], split["y_test"], predictions.y_pred, predictions.proba
+    loss = calibration.negative_log_likelihood(predictions.logits, y_test, net.temperature)
+    refusals = refusal_report(net, X_test, y_test, predictions, X_others)
+    metrics = held_out_metrics(y_test, y_pred, proba, loss) | {
+        "test_ece": round(calibration.expected_calibration_error(predictions.confidence, y_pred == y_test), DECIMALS),
+        "test_robust_accuracy": round(robustness.robust_accuracy(robust), DECIMALS),
+        "test_refused": refusals["refused"]["test"],
+    }
+    metrics |= baseline
     rows = ["actual,predicted,probability"]
     rows += [f"{classes[a]},{classes[p]},{c:.4f}" for a, p, c in zip(y_test, y_pred, predictions.confidence)]
     curves = roc_curves(y_test, proba)
@@ -63,21 +122,46 @@ def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predicti
         "reports/classification_report.txt": classification_report_text(y_test, y_pred, classes),
         "reports/predictions.csv": "\n".join(rows) + "\n",
         "reports/roc.csv": "\n".join(roc) + "\n",
+        "reports/robustness.csv": robustness.table_csv(robust, float(np.mean(y_pred == y_test))),
+        "reports/refusal.json": refusals,
     }
 
 
-def figures(history: dict, X_test, y_test, meta: dict, predictions: Predictions) -> dict:
-    """The PNG figures, as {relative path: bytes}."""
+def figures(history: dict, calibrated: dict, X_test, y_test, meta: dict, predictions: Predictions, robust) -> dict:
+    """The PNG figures, as {relative path: bytes}. Those that show dataset photos (prediction examples, one photo
+    under the perturbation suite) go beside reports/figures/, not in it: they are not committed."""
     from signdigits import figures as draw
 
     classes, p = meta["classes"], predictions
+    clean = float(np.mean(p.y_pred == y_test))
     drawn = {
         "reports/figures/loss_curve.png": draw.loss_curve(history),
         "reports/figures/confusion_matrix.png": draw.confusion_matrix(y_test, p.y_pred, classes),
         "reports/figures/roc_curve.png": draw.roc_curve(y_test, p.proba, classes),
+        "reports/figures/robustness.png": draw.robustness_curves(
+            robust, clean, chance=1 / len(classes), title="Accuracy under the perturbation suite (test split)"
+        ),
+        "reports/figures/calibration.png": (
+            draw.reliability_diagram(*reliability_tables(calibrated))
+            if calibrated["refusal"] is not None
+            else draw.notice("cross-validation is off (split.folds ≤ 1): nothing to calibrate on, temperature 1")
+        ),
         "reports/prediction_examples.png": draw.prediction_examples(X_test, y_test, p.y_pred, p.confidence, classes),
+        "reports/perturbations.png": draw.perturbations_grid(X_test[0], meta["image_size"]),
     }
     return {path: draw.png(figure) for path, figure in drawn.items()}
+
+
+def reliability_tables(calibrated: dict) -> tuple[dict, dict]:
+    """The reliability tables before and after temperature scaling from reports/calibration.json, as
+    figures.reliability_diagram takes them; empty ones with cross-validation off."""
+    tables = []
+    for name in ("before", "after"):
+        table = calibrated.get(f"reliability_{name}")
+        table = {k: np.array(v, dtype=float) for k, v in table.items()} if table else {}
+        temperature = 1.0 if name == "before" else calibrated["temperature"]
+        tables.append(table | {"ece": calibrated.get(f"ece_{name}"), "temperature": temperature})
+    return tables[0], tables[1]
 
 
 def logistic_regression_baseline(split: dict, network_predicted) -> dict:

@@ -27,16 +27,20 @@ def png(figure) -> bytes:
     return buffer.getvalue()
 
 
+def notice(text: str):
+    """A figure that only says ``text``: what a figure shows when there is nothing to draw."""
+    figure = plt.figure(figsize=(10, 4), layout="constrained")
+    figure.text(0.5, 0.5, text, ha="center")
+    return figure
+
+
 def loss_curve(history: dict):
     """Loss (left) and accuracy (right) per epoch, from cross-validation: the mean over folds on their training
     rows and on their validation folds, the validation curve in a band of ± one standard deviation over folds.
     An empty history (cross-validation off) gives a figure that says so."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     if not history:
-        for axis in (left, right):
-            axis.axis("off")
-        figure.text(0.5, 0.5, "cross-validation is off (split.folds ≤ 1): no per-epoch curves", ha="center")
-        return figure
+        return notice("cross-validation is off (split.folds ≤ 1): no per-epoch curves")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     epoch = history["epoch"]
     for axis, metric, title in ((left, "loss", "Cross-entropy loss"), (right, "accuracy", "Accuracy")):
         axis.plot(epoch, history[f"train_{metric}"], label="train (mean over folds)")
@@ -124,4 +128,144 @@ def prediction_examples(images, y_true, y_pred, confidence, classes: list[str], 
         "p = the network's probability for the digit it predicts",
         fontsize=11,
     )
+    return figure
+
+
+def reliability_diagram(before: dict, after: dict, title: str = "Reliability (out-of-fold predictions)"):
+    """Calibration before (left) and after (right) temperature scaling. ``before`` and ``after`` are each the
+    dict ``calibration.reliability(confidence, correct)`` returns (per confidence bin: ``lower``, ``upper``,
+    ``count``, ``confidence``, ``accuracy``) with one more key, ``ece``: its expected calibration error
+    (``calibration.expected_calibration_error`` of the same predictions), and optionally ``temperature``.
+
+    Top: the accuracy of each non-empty bin as a bar, the gap up (or down) to the bin's mean confidence hatched
+    in red, against the diagonal of perfect calibration; the ECE is in the title. Below: how many predictions
+    each bin holds (log scale: most sit in the last bin)."""
+    figure, axes = plt.subplots(
+        2, 2, figsize=(10, 6), height_ratios=[3, 1], sharex=True, layout="constrained", squeeze=False
+    )
+    for column, (table, name) in enumerate(
+        ((before, "Before temperature scaling"), (after, "After temperature scaling"))
+    ):
+        top, bottom = axes[0, column], axes[1, column]
+        lower, width = np.asarray(table["lower"]), np.asarray(table["upper"]) - np.asarray(table["lower"])
+        count = np.asarray(table["count"])
+        filled = count > 0
+        accuracy, confidence = np.asarray(table["accuracy"])[filled], np.asarray(table["confidence"])[filled]
+        top.bar(
+            lower[filled],
+            accuracy,
+            width[filled],
+            align="edge",
+            color="C0",
+            edgecolor="black",
+            linewidth=0.5,
+            label="accuracy",
+        )
+        top.bar(
+            lower[filled],
+            confidence - accuracy,
+            width[filled],
+            bottom=accuracy,
+            align="edge",
+            facecolor="none",
+            edgecolor="red",
+            hatch="///",
+            linewidth=0.8,
+            label="gap to mean confidence",
+        )
+        top.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+        temperature = f" (T = {table['temperature']:.3g})" if "temperature" in table else ""
+        top.set(title=f"{name}{temperature}\nECE {table['ece']:.3f}", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+        top.grid(alpha=0.3)
+        top.legend(loc="upper left", fontsize="small")
+        bottom.bar(
+            lower[filled], count[filled], width[filled], align="edge", color="grey", edgecolor="black", linewidth=0.5
+        )
+        bottom.set(xlabel="confidence (probability of the predicted digit)", ylabel="predictions", yscale="log")
+        bottom.set_ylim(bottom=0.7)
+        bottom.grid(alpha=0.3)
+    figure.suptitle(f"{title}: accuracy against confidence, {len(before['count'])} bins of equal width")
+    return figure
+
+
+def perturbations_grid(image, side: int, seed: int = 0):
+    """One photo (a row of side² pixels in [0, 1], or a side × side array) under every perturbation family (one row
+    each, in the order of perturbations.FAMILIES) at severities 1–5 (columns), the photo as it is in the first
+    column; each picture is captioned with its family's parameter (perturbations.SEVERITIES), all drawn with the
+    same ``seed``."""
+    from signdigits.perturbations import FAMILIES, SEVERITIES, perturb
+
+    row = np.asarray(image, dtype=np.float32).reshape(1, side * side)
+    severities = (1, 2, 3, 4, 5)
+    figure, axes = plt.subplots(
+        len(FAMILIES), 1 + len(severities), figsize=(8.2, 1.45 * len(FAMILIES) + 0.8), layout="constrained"
+    )
+    for family, axes_row in zip(FAMILIES, axes):
+        pictures = [row] + [perturb(row, family, severity, seed) for severity in severities]
+        captions = ["original"] + [_parameter_caption(family, SEVERITIES[family][s - 1]) for s in severities]
+        for axis, picture, caption in zip(axes_row, pictures, captions):
+            axis.imshow(picture.reshape(side, side), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.set_title(caption, fontsize=8, pad=3)
+        axes_row[0].set_ylabel(family, fontsize=10)
+    for axis, severity in zip(axes[0, 1:], severities):
+        axis.set_title(f"severity {severity}\n{axis.get_title()}", fontsize=8, pad=3)
+    figure.suptitle(f"Perturbation families (rows) at severities 1–5 (columns), {side} × {side} pixels", fontsize=11)
+    return figure
+
+
+def _parameter_caption(family: str, value) -> str:
+    """A severity's parameter as a short caption (the units of perturbations.SEVERITIES)."""
+    captions = {
+        "mirror": lambda v: "flipped",
+        "rotate": lambda v: f"± {v}°",
+        "shift": lambda v: f"{v:.0%} of side",
+        "scale": lambda v: f"× {1 - v:.2f} or {1 + v:.2f}",
+        "brighten": lambda v: f"+ {v}",
+        "darken": lambda v: f"− {v}",
+        "contrast": lambda v: f"× {v} or {1 / v:.2f}",
+        "gamma": lambda v: f"x^{v} or x^1/{v}",
+        "noise": lambda v: f"σ = {v}",
+        "blur": lambda v: f"σ = {v} px at 28",
+        "occlude": lambda v: f"{v:.0%} of area",
+        "background": lambda v: f"weight {v}",
+    }
+    return captions.get(family, str)(value)
+
+
+def robustness_curves(table: dict, clean_accuracy: float, chance: float | None = None, title: str | None = None):
+    """Accuracy against severity, one line per perturbation family.
+
+    ``table`` maps each family to its accuracies at severities 1, 2, … (a list, e.g. 5 values for severities
+    1–5): {"mirror": [0.61, 0.61, 0.61, 0.61, 0.61], "rotate": [0.99, 0.97, …], …}. Every line starts at severity 0
+    from ``clean_accuracy``, the accuracy on the unperturbed images, which is also drawn as a dashed horizontal line;
+    ``chance`` (1 / number of classes), if given, as a dotted one."""
+    figure, axis = plt.subplots(figsize=(8, 5.2), layout="constrained")
+    colours = plt.get_cmap("tab20")
+    markers = "os^vD<>pXh*P"
+    for k, (family, accuracies) in enumerate(table.items()):
+        severities = np.arange(len(accuracies) + 1)
+        axis.plot(
+            severities,
+            [clean_accuracy, *accuracies],
+            marker=markers[k % len(markers)],
+            markersize=4,
+            linewidth=1.3,
+            color=colours((2 * k) % 20 + (2 * k) // 20),
+            label=family,
+        )
+    axis.axhline(clean_accuracy, linestyle="--", color="black", linewidth=1, label=f"clean ({clean_accuracy:.3f})")
+    if chance is not None:
+        axis.axhline(chance, linestyle=":", color="grey", linewidth=1, label=f"chance ({chance:.2f})")
+    longest = max((len(accuracies) for accuracies in table.values()), default=5)
+    axis.set(
+        title=title or "Accuracy under perturbation (severity 0: the unperturbed images)",
+        xlabel="severity",
+        ylabel="accuracy",
+        xticks=range(longest + 1),
+        ylim=(min(0.0, chance or 0.0), 1.01),
+    )
+    axis.grid(alpha=0.3)
+    axis.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
     return figure

@@ -72,8 +72,13 @@ def to_network_input(image: Image.Image, image_size: int) -> np.ndarray:
     return np.asarray(resized, dtype=np.uint8)
 
 
-def read_photo(source, image_size: int, name: str) -> np.ndarray:
-    """Decode a photo (a path, or bytes) to the network's grayscale input; ``name`` is used in errors."""
+class TooSmall(UsageError):
+    """The photo is smaller than the caller's ``min_side``: not an unreadable photo, one too small to use."""
+
+
+def read_photo(source, image_size: int, name: str, min_side: int = 1) -> np.ndarray:
+    """Decode a photo (a path, or bytes) to the network's grayscale input; ``name`` is used in errors. A photo
+    whose shorter side has fewer than ``min_side`` pixels raises TooSmall (before it is decoded)."""
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         with warnings.catch_warnings():  # Pillow warns, on stderr, of images above its own limit: make it an error
@@ -81,6 +86,9 @@ def read_photo(source, image_size: int, name: str) -> np.ndarray:
             opened = Image.open(stream)
         with opened as image:
             _check_pixels(image.size, name)
+            if min(image.size) < min_side:
+                width, height = image.size
+                raise TooSmall(f"{width}×{height} pixels is too small to show a hand (under {min_side} pixels a side)")
             image.draft(image.mode, (2 * image_size, 2 * image_size))  # JPEG only; other formats ignore it
             image.load()  # decode fully now: a truncated file fails here, not later
             return to_network_input(image, image_size)

@@ -33,13 +33,21 @@ class MLP(Network):
     BLAS_THREADS = 1
 
     def __init__(
-        self, n_inputs, n_hidden, n_outputs=1, activation="sigmoid", seed=0, dtype=np.float32, standardize=False
+        self,
+        n_inputs,
+        n_hidden,
+        n_outputs=1,
+        activation="sigmoid",
+        seed=0,
+        dtype=np.float32,
+        standardize=False,
+        photo_norm=False,
     ):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, not {activation!r}")
         if n_hidden < 1:
             raise ValueError("n_hidden must be positive")
-        super().__init__(n_inputs, n_outputs, seed, dtype, standardize)
+        super().__init__(n_inputs, n_outputs, seed, dtype, standardize, photo_norm)
         self.n_hidden, self.activation = int(n_hidden), activation
         # Weights ~ N(0, gain² / fan_in), biases 0; the gains are explained at GAIN_AFTER.
         gain_hidden = GAIN_AFTER[activation]
@@ -74,6 +82,9 @@ class MLP(Network):
         db1 = dZ1.sum(axis=0)
         return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
+    def _last_hidden(self, cache):
+        return cache[2]  # A1
+
     def architecture(self):
         return {
             "n_inputs": self.n_inputs,
@@ -82,4 +93,5 @@ class MLP(Network):
             "activation": self.activation,
             "seed": self.seed,
             "standardize": self.standardize,
+            "photo_norm": self.photo_norm,
         }

@@ -1,7 +1,9 @@
 """The model file: one .npz (a zip of .npy arrays, never a pickle) holding a network's params, its running
-statistics if it has any (batch normalisation), its input scaling if it standardizes, and a JSON ``header`` =
-{"architecture": {"format": ..., constructor arguments}, "metadata": {...}}. This is the one module that knows
-every network class.
+statistics if it has any (batch normalisation), its input scaling if it standardizes, the arrays of its refusal
+score if it has any (``ood_*``: refusal.py), and a JSON ``header`` = {"architecture": {"format": ..., constructor
+arguments}, "metadata": {...}, "calibration": {"temperature": T, "refusal": {"score", "threshold"} or null}}.
+This is the one module that knows every network class. A file from before calibration has no "calibration":
+it loads with temperature 1 and no refusal, and ``net.calibrated`` is False.
 
 Loading trusts nothing in the file. In order, before the network is built (building allocates its params):
 the file is a zip of .npy members; the header is JSON of the right types; the architecture's format is known;
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signdigits.choices import ACTIVATIONS
+from signdigits.choices import ACTIVATIONS, REFUSAL_SCORES
 from signdigits.cnn import CNN
 from signdigits.errors import UsageError
 from signdigits.files import write_outputs
@@ -41,18 +43,22 @@ ARGUMENT_TYPES = {
     "activation": "activation",
     "standardize": "bool",
     "batch_norm": "bool",
+    "photo_norm": "bool",
 }
 
 
 def model_bytes(net) -> bytes:
-    """The network as .npz bytes: its params, running statistics and input scaling if any, and the JSON header."""
+    """The network as .npz bytes: its params, running statistics, input scaling and refusal arrays if any, and
+    the JSON header."""
     architecture = {"format": net.FORMAT, **net.architecture()}
-    header = json.dumps({"architecture": architecture, "metadata": net.metadata})
+    calibration = {"temperature": net.temperature, "refusal": net.refusal}
+    header = json.dumps({"architecture": architecture, "metadata": net.metadata, "calibration": calibration})
     scaling = {}
     if net.input_mean is not None:
         scaling = {"input_mean": net.input_mean, "input_scale": np.asarray(net.input_scale)}
+    ood = {f"ood_{name}": value for name, value in net.ood_stats.items()}
     buffer = io.BytesIO()
-    np.savez(buffer, header=np.array(header), **net.params, **net.running, **scaling)
+    np.savez(buffer, header=np.array(header), **net.params, **net.running, **scaling, **ood)
     return buffer.getvalue()
 
 
@@ -99,8 +105,45 @@ def _valid_argument(name, value) -> bool:
     return False  # an argument no network takes
 
 
+def ood_shapes(spec, refusal) -> dict:
+    """{name: shape} of the refusal score's arrays: the Mahalanobis class means (K, n_hidden) and precision
+    (n_hidden, n_hidden), K the classes (2 for one sigmoid output); none for the other scores."""
+    if refusal is None or refusal["score"] != "mahalanobis":
+        return {}
+    classes, hidden = max(2, spec["n_outputs"]), spec["n_hidden"]
+    return {"ood_means": (classes, hidden), "ood_precision": (hidden, hidden)}
+
+
+def _calibration(header, path):
+    """(temperature, refusal, calibrated) from the header's "calibration", each checked; (1, None, False) when the
+    file has none (trained before calibration)."""
+    if "calibration" not in header:
+        return 1.0, None, False
+    calibration = header["calibration"]
+    problem = None
+    if not isinstance(calibration, dict) or set(calibration) != {"temperature", "refusal"}:
+        problem = "calibration is not a mapping of temperature and refusal"
+    else:
+        T, refusal = calibration["temperature"], calibration["refusal"]
+        if isinstance(T, bool) or not isinstance(T, int | float) or not (math.isfinite(T) and 0.01 <= T <= 100):
+            problem = f"calibration.temperature {T!r} is not a number in [0.01, 100]"
+        elif refusal is not None and not (
+            isinstance(refusal, dict)
+            and set(refusal) == {"score", "threshold"}
+            and refusal["score"] in REFUSAL_SCORES
+            and isinstance(refusal["threshold"], int | float)
+            and not isinstance(refusal["threshold"], bool)
+            and math.isfinite(refusal["threshold"])
+        ):
+            problem = f"calibration.refusal {refusal!r} is not a score of {', '.join(REFUSAL_SCORES)} and a threshold"
+    if problem:
+        raise UsageError(f"{path}: {problem}; {FIX}")
+    return float(T), refusal, True
+
+
 def _architecture(header_text, path):
-    """(network class, constructor arguments) from the header, every argument of the right type."""
+    """(network class, constructor arguments, metadata, calibration) from the header, every argument of the
+    right type."""
     try:
         header = json.loads(header_text)
         spec = dict(header["architecture"])
@@ -113,7 +156,7 @@ def _architecture(header_text, path):
             raise UsageError(f"{path}: architecture.{name} = {value!r} is not valid in a model file header; {FIX}")
     if not isinstance(metadata, dict):
         raise UsageError(f"{path}: the header's metadata is not a mapping; {FIX}")
-    return kind, spec, metadata
+    return kind, spec, metadata, _calibration(header, path)
 
 
 def _array_headers(archive, path):
@@ -158,9 +201,10 @@ def load_model(path):
         shape, dtype = arrays.pop("header", ((None,), np.dtype("O")))
         if shape != () or dtype.kind != "U" or dtype.itemsize > HEADER_LIMIT:
             raise UsageError(f"{path} has no JSON header (a text array); it is not a signdigits model; {FIX}")
-        kind, spec, metadata = _architecture(str(_read_array(archive, "header")), path)
+        header_text = str(_read_array(archive, "header"))
+        kind, spec, metadata, (temperature, refusal, calibrated) = _architecture(header_text, path)
         try:
-            expected = param_shapes(kind, spec)
+            expected = param_shapes(kind, spec) | ood_shapes(spec, refusal)
             if spec["standardize"]:
                 expected |= {"input_mean": (spec["n_inputs"],), "input_scale": ()}
         except KeyError as error:
@@ -196,5 +240,7 @@ def load_model(path):
     net.running = {name: values[name] for name in net.running}
     if net.standardize:
         net.input_mean, net.input_scale = values["input_mean"], values["input_scale"][()]
+    net.temperature, net.refusal, net.calibrated = temperature, refusal, calibrated
+    net.ood_stats = {name.removeprefix("ood_"): values[name] for name in values if name.startswith("ood_")}
     net.metadata = metadata
     return net

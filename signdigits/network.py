@@ -12,6 +12,10 @@ statistics) live in ``running``, beside ``params``. Everything else lives here, 
 - one output: sigmoid with binary cross-entropy; K ≥ 2 outputs: softmax with categorical cross-entropy. Both
   give the same output error, dL/dZ = (A − Y) / N (see ``_output_error``);
 - the loss is computed from the logits (softplus / log-sum-exp): no probability is clipped, nothing overflows;
+- ``photo_norm``: each photo (row) x is first scaled by its own mean and spread, x ← (x − mean(x)) /
+  √(var(x) + PHOTO_EPSILON): a brighter or darker room, or a flatter or harsher light, changes a photo's mean and
+  spread far more than its shape, and this takes both out before the network sees it. A flat image (var 0)
+  becomes all zeros, not a division by zero;
 - ``standardize``: the network sees X0 = (X − μ) / s, μ the per-pixel mean and s the standard deviation of all
   pixels of the training data, learnt by the first fit and saved with the weights. Centring removes the large
   common component of raw pixels that makes gradient descent zig-zag (LeCun et al., 1998, "Efficient
@@ -33,6 +37,7 @@ from signdigits.errors import UsageError
 from signdigits.optim import make_optimizer
 
 DIVERGENCE_FACTOR = 10.0  # see ``diverged``
+PHOTO_EPSILON = 1e-4  # ``photo_normalized``: a spread below √ε = 0.01 of the pixel range is not amplified
 
 
 def sigmoid(Z):
@@ -110,6 +115,14 @@ class TrainingConfig:
         return self.learning_rate / (1.0 + self.lr_decay * epoch)
 
 
+def photo_normalized(X):
+    """Each row x of X as (x − mean(x)) / √(var(x) + PHOTO_EPSILON), mean and (population) variance over the
+    row's pixels: ``photo_norm``."""
+    mean = X.mean(axis=1, keepdims=True)
+    var = X.var(axis=1, keepdims=True)
+    return (X - mean) / np.sqrt(var + X.dtype.type(PHOTO_EPSILON))
+
+
 def standardization(X):
     """(μ, s) of ``standardize``: the mean of each input column, and one standard deviation over all of X."""
     return X.mean(axis=0), X.std()
@@ -126,11 +139,18 @@ class Network:
     BLAS_THREADS = None  # BLAS threads while fitting (None: all)
     CHUNK = 512  # rows per forward pass when predicting or evaluating: bounds the activations' memory
 
-    def __init__(self, n_inputs, n_outputs, seed, dtype, standardize):
+    def __init__(self, n_inputs, n_outputs, seed, dtype, standardize, photo_norm=False):
         if n_outputs < 1 or n_inputs < 1:
             raise ValueError("n_inputs and n_outputs must be positive")
         self.n_inputs, self.n_outputs = int(n_inputs), int(n_outputs)
         self.seed, self.dtype, self.standardize = int(seed), np.dtype(dtype), bool(standardize)
+        self.photo_norm = bool(photo_norm)
+        # Set after training from the validation folds (stage train; refusal.py), stored in the model file:
+        # the logits are divided by ``temperature`` before the output's sigmoid / softmax when predicting
+        # probabilities (temperature scaling, Guo et al. 2017), and ``refusal`` ({"score", "threshold"}, with the
+        # arrays of ``ood_stats``) says when the network answers "I don't know". 1 and None: neither.
+        # ``calibrated`` is False only for a model file from before calibration existed (modelfile.py).
+        self.temperature, self.refusal, self.ood_stats, self.calibrated = 1.0, None, {}, True
         self.rng = np.random.default_rng(self.seed)
         self.metadata = {}  # what the pipeline stores beside the weights: classes, image size, params
         self.input_mean, self.input_scale = None, None
@@ -157,10 +177,15 @@ class Network:
             raise ValueError(f"X must have shape (N, {self.n_inputs}), not {X.shape}")
         return X.astype(self.dtype, copy=False)
 
-    def _input(self, X):
-        """X0, the rows as the first layer sees them: X checked, then standardized if the network standardizes
-        (and has learnt μ and s)."""
+    def _photos(self, X):
+        """X checked, then each photo normalized by itself if the network does (``photo_norm``)."""
         X = self._checked(X)
+        return photo_normalized(X) if self.photo_norm else X
+
+    def _input(self, X):
+        """X0, the rows as the first layer sees them: X checked, photo-normalized if the network does, then
+        standardized if the network standardizes (and has learnt μ and s)."""
+        X = self._photos(X)
         return (X - self.input_mean) / self.input_scale if self.input_mean is not None else X
 
     # --- the output layer and the loss ----------------------------------------------------------------------
@@ -235,9 +260,21 @@ class Network:
         return grads
 
     # --- prediction ----------------------------------------------------------------------------------------
+    def logits(self, X):
+        """Z of the last layer (N, n_outputs), before any temperature."""
+        return self._logits(self._input(X))
+
+    def features(self, X):
+        """The last hidden layer's activations (N, n_hidden) (the MLP's hidden layer, the CNN's dense layer), as
+        prediction computes them: what the Mahalanobis score of refusal.py measures distances in."""
+        X0 = self._input(X)
+        chunks = [self._last_hidden(self._forward(X0[i : i + self.CHUNK])[0]) for i in range(0, len(X0), self.CHUNK)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.n_hidden), self.dtype)
+
     def predict_proba(self, X):
-        """P(class 1) as (N,) for one output; class probabilities (N, K) for K outputs."""
-        A = self._output(self._logits(self._input(X)))
+        """P(class 1) as (N,) for one output; class probabilities (N, K) for K outputs; of the logits divided by
+        ``temperature``."""
+        A = self._output(self._logits(self._input(X)) / self.dtype.type(self.temperature))
         return A[:, 0] if self.binary else A
 
     def predict(self, X):
@@ -247,7 +284,7 @@ class Network:
     def predict_with_proba(self, X):
         """(predict(X), predict_proba(X)) from one forward pass."""
         Z = self._logits(self._input(X))
-        A = self._output(Z)
+        A = self._output(Z / self.dtype.type(self.temperature))
         return self._classes(Z), (A[:, 0] if self.binary else A)
 
     def accuracy(self, X, y):
@@ -307,7 +344,7 @@ class Network:
         trained in lockstep, an epoch of each in turn (cross-validation's folds)."""
         X, y = self._checked(X), np.asarray(y)
         if self.standardize and self.input_mean is None:
-            mean, scale = standardization(X)
+            mean, scale = standardization(self._photos(X))
             self.input_mean, self.input_scale = mean.astype(self.dtype), self.dtype.type(scale)
         X0, Y = self._input(X), self._targets(y, self.dtype)  # standardized once per fit, not once per batch
         validation = None if X_val is None else (self._input(X_val), np.asarray(y_val))

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from signdigits.choices import ACTIVATIONS, DIGITS, MODELS, OPTIMIZERS
+from signdigits.choices import ACTIVATIONS, DIGITS, MODELS, OPTIMIZERS, PERTURBATIONS, REFUSAL_SCORES
 from signdigits.errors import UsageError
 
 # A configuration whose estimated training memory exceeds this is refused before it runs (see training_memory).
@@ -96,6 +96,14 @@ def odd_integer(low, high):
     return Rule(f"an odd integer in [{low}, {high}]", convert)
 
 
+def family_list():
+    def convert(value):
+        ok = isinstance(value, list) and all(isinstance(f, str) and f in PERTURBATIONS for f in value)
+        return value if ok and len(set(value)) == len(value) else None
+
+    return Rule("a list of distinct perturbation families from " + ", ".join(PERTURBATIONS) + " (or [])", convert)
+
+
 def choice(*options):
     return Rule("one of " + ", ".join(repr(o) for o in options), lambda v: v if v in options else None)
 
@@ -144,6 +152,10 @@ SCHEMA = {
         "augment_shift": integer(0, 8),
         "augment_rotate": number(0, 180),
         "augment_zoom": number(0, 0.5),
+        "augment_mirror": boolean(),
+        "augment_perturb": family_list(),
+        "augment_severity": integer(1, 5),
+        "photo_norm": boolean(),
         "dropout": number(0, 1, high_open=True),
         "activation": choice(*ACTIVATIONS),
         "optimizer": choice(*OPTIMIZERS),
@@ -154,6 +166,10 @@ SCHEMA = {
         "epochs": integer(1, 100000),
         "batch_size": integer(1),
         "seed": integer(0),
+    },
+    "refusal": {
+        "score": choice(*REFUSAL_SCORES),
+        "max_refused": number(0, 0.5),
     },
 }
 

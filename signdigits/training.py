@@ -1,6 +1,9 @@
 """Building and training the network from the ``train`` params, with a tqdm progress bar on stderr."""
 
-from signdigits.augment import augmenter
+import numpy as np
+
+from signdigits import perturbations
+from signdigits.augment import random_transforms, transform_images
 from signdigits.cnn import CNN
 from signdigits.mlp import MLP
 
@@ -20,6 +23,7 @@ def build_model(params, n_inputs, n_classes):
             seed=params["seed"],
             standardize=params["standardize"],
             batch_norm=params["batch_norm"],
+            photo_norm=params["photo_norm"],
         )
     return MLP(
         n_inputs,
@@ -28,7 +32,36 @@ def build_model(params, n_inputs, n_classes):
         params["activation"],
         params["seed"],
         standardize=params["standardize"],
+        photo_norm=params["photo_norm"],
     )
+
+
+def augmenter(
+    max_shift: int,
+    max_rotate: float = 0.0,
+    max_zoom: float = 0.0,
+    mirror: bool = False,
+    families: tuple[str, ...] = (),
+    severity: int = 3,
+):
+    """The ``augment`` argument of Network.fit for the train.augment_* params (None when there is nothing to do):
+    the images moved, turned and zoomed (``random_transforms``), then each mirrored with probability 1/2 if
+    ``mirror``, then each altered by perturbations.random_perturbations with ``families`` up to ``severity``."""
+    geometric = bool(max_shift or max_rotate or max_zoom)
+    if not (geometric or mirror or families):
+        return None
+
+    def augment(X, rng):
+        if geometric:
+            X = transform_images(X, *random_transforms(len(X), max_shift, max_rotate, max_zoom, rng))
+        if mirror:
+            flipped = rng.random(len(X)) < 0.5
+            X = np.where(flipped[:, None], perturbations.mirror(X), X)
+        if families:
+            X = perturbations.random_perturbations(X, rng, families, severity)
+        return X
+
+    return augment
 
 
 def fit_options(params) -> dict:
@@ -41,7 +74,14 @@ def fit_options(params) -> dict:
         "momentum": params["momentum"],
         "weight_decay": params["weight_decay"],
         "lr_decay": params["lr_decay"],
-        "augment": augmenter(params["augment_shift"], params["augment_rotate"], params["augment_zoom"]),
+        "augment": augmenter(
+            params["augment_shift"],
+            params["augment_rotate"],
+            params["augment_zoom"],
+            params["augment_mirror"],
+            tuple(params["augment_perturb"]),
+            params["augment_severity"],
+        ),
         "dropout": params["dropout"],
     }
 

@@ -1,30 +1,51 @@
 """Stage crossval: the configured network (the ``train`` params) cross-validated on the training rows' folds →
 reports/crossval.json (metrics), reports/crossval_folds.csv (per fold), reports/crossval_predictions.csv
-(out-of-fold predictions) and the per-epoch history in reports/history/ (DVCLive). Never reads the test split."""
+(out-of-fold predictions), reports/crossval_robustness.csv (accuracy under the perturbation suite),
+reports/calibration.json (temperature and refusal threshold, for stage train) and the per-epoch history in
+reports/history/ (DVCLive). Never reads the test split."""
 
 import sys
 
-from signdigits.crossval import cross_validate, folds_csv, predictions_csv, summary
+from signdigits.crossval import (
+    NO_CALIBRATION,
+    calibrate,
+    cross_validate,
+    folds_csv,
+    predictions_csv,
+    robustness_csv,
+    robustness_table,
+    summary,
+)
 from signdigits.errors import exit_code
 from signdigits.files import load_array, load_json, write_outputs
 from signdigits.history import log_epoch, open_log
-from signdigits.params import load_params
+from signdigits.params import load_all
+from signdigits.perturbations import non_hands
+
+NON_HANDS = 500  # synthetic non-hand images the refusal scores are measured on
 
 
 def main():
-    params = load_params("train")
+    params = load_all()
     meta = load_json("data/split/meta.json")
     X, y = load_array("data/split/X_train.npy"), load_array("data/split/y_train.npy")
     folds = load_array("data/split/folds.npy")
     with open_log() as live:
-        _, per_fold, out_of_fold = cross_validate(
-            params, X, y, folds, len(meta["classes"]), on_epoch=lambda row: log_epoch(live, row)
+        _, per_fold, out_of_fold, nets = cross_validate(
+            params["train"], X, y, folds, len(meta["classes"]), on_epoch=lambda row: log_epoch(live, row)
         )
+        robust, calibrated = {}, NO_CALIBRATION
+        if nets:
+            robust = robustness_table(nets, X, y, folds)
+            synthetic = non_hands(NON_HANDS, meta["image_size"])
+            calibrated = calibrate(nets, X, y, folds, out_of_fold, params["refusal"], synthetic)
     write_outputs(
         {
-            "reports/crossval.json": summary(per_fold, out_of_fold),
+            "reports/crossval.json": summary(per_fold, out_of_fold, robust, calibrated),
             "reports/crossval_folds.csv": folds_csv(per_fold),
             "reports/crossval_predictions.csv": predictions_csv(out_of_fold, meta["classes"]),
+            "reports/crossval_robustness.csv": robustness_csv(robust, out_of_fold),
+            "reports/calibration.json": calibrated,
         }
     )
 

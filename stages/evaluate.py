@@ -1,12 +1,21 @@
 """Stage evaluate: the trained model on the test split → reports/metrics.json (with the test accuracy of a
 logistic regression fitted on the same train split beside it), the per-class table, per-image predictions,
-ROC points and figures."""
+ROC points, the accuracy under the perturbation suite (reports/robustness.csv), the refusals (reports/refusal.json:
+test photos, synthetic non-hands, and the digits the model was not trained on, from data/raw) and figures."""
 
 import sys
 
 from signdigits.errors import exit_code
-from signdigits.evaluation import check_model_matches, evaluate, figures, logistic_regression_baseline, predict_split
-from signdigits.files import load_split, write_outputs
+from signdigits.evaluation import (
+    check_model_matches,
+    evaluate,
+    figures,
+    logistic_regression_baseline,
+    other_digits,
+    predict_split,
+    robustness_on_test,
+)
+from signdigits.files import load_array, load_json, load_split, write_outputs
 from signdigits.history import read_history
 from signdigits.modelfile import load_model
 
@@ -18,9 +27,14 @@ def main():
     split, meta = load_split()
     check_model_matches(net, meta, MODEL)
     history = read_history()
+    calibrated = load_json("reports/calibration.json")
+    raw = load_array("data/raw/images.npy"), load_array("data/raw/labels.npy")
+    X_others = other_digits(*raw, meta["classes"], meta["pixel_scale"])
     predictions = predict_split(net, split)
-    outputs = evaluate(net, split, meta, logistic_regression_baseline(split, predictions.y_pred), predictions)
-    outputs |= figures(history, split["X_test"], split["y_test"], meta, predictions)
+    baseline = logistic_regression_baseline(split, predictions.y_pred)
+    robust = robustness_on_test(net, split)
+    outputs = evaluate(net, split, meta, baseline, predictions, robust, X_others)
+    outputs |= figures(history, calibrated, split["X_test"], split["y_test"], meta, predictions, robust)
     write_outputs(outputs)
 
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from signdigits.augment import augmenter, random_transforms, transform_images
+from signdigits.augment import random_transforms, transform_images
+from signdigits.training import augmenter
 
 
 def transformed(image, offset=(0, 0), angle=0.0, zoom=1.0):

@@ -1,5 +1,6 @@
-"""Cross-validation: the folds, the crossval stage's figures against independent computations, the exact McNemar
-test against SciPy, and the promise that only evaluate's outputs depend on the test split."""
+"""Cross-validation: the folds, the crossval stage's figures (accuracy, under the perturbation suite, calibration)
+against independent computations, the exact McNemar test against SciPy, and the promise that only evaluate's
+outputs depend on the test split (the temperature and refusal threshold are chosen on validation rows only)."""
 
 import json
 import math
@@ -9,9 +10,12 @@ import pytest
 from scipy.stats import binomtest
 
 from signdigits import crossval, training
+from signdigits.calibration import fit_temperature
 from signdigits.errors import UsageError
+from signdigits.modelfile import load_model
 from signdigits.network import Network
 from signdigits.params import load_params
+from signdigits.perturbations import mirror, non_hands
 from signdigits.preprocess import NO_FOLD, stratified_folds
 from signdigits.stats import discordant_counts, mcnemar_p
 
@@ -57,7 +61,7 @@ def test_each_fold_trains_on_the_other_folds_and_the_figures_add_up(monkeypatch,
     params = load_params("train", root / "params.yaml") | {"epochs": 5, "hidden_units": 8}
     rng = np.random.default_rng(0)
     y = np.arange(30) % 2
-    X = np.clip(rng.normal(0.4 + 0.2 * y[:, None], 0.15, size=(30, 16)), 0, 1).astype(np.float32)
+    X = np.clip(rng.normal(0.4 + 0.2 * y[:, None], 0.15, size=(30, 64)), 0, 1).astype(np.float32)
     folds = stratified_folds(y, 3, seed=0)
     seen = []
     real_training = Network.training
@@ -67,7 +71,7 @@ def test_each_fold_trains_on_the_other_folds_and_the_figures_add_up(monkeypatch,
         return real_training(net, X_train, y_train, config, X_val, y_val)
 
     monkeypatch.setattr(Network, "training", spy)
-    history, per_fold, oof = crossval.cross_validate(params, X, y, folds, 2)
+    history, per_fold, oof, nets = crossval.cross_validate(params, X, y, folds, 2)
     assert len(seen) == 3
     for fold, (trained_on, held_out) in enumerate(seen):
         assert held_out == {r.tobytes() for r in X[folds == fold]} and not trained_on & held_out
@@ -77,6 +81,7 @@ def test_each_fold_trains_on_the_other_folds_and_the_figures_add_up(monkeypatch,
     rows = folds == 1
     alone, _ = training.train(params, X[~rows], y[~rows], n_classes=2, label=None)
     np.testing.assert_array_equal(alone.predict(X[rows]), oof["predicted"][rows])
+    np.testing.assert_allclose(alone.logits(X[rows]), oof["logits"][rows], rtol=1e-6)
     assert per_fold[1]["loss"] == pytest.approx(alone.evaluate(X[rows], y[rows])[0], rel=1e-6)
 
     from sklearn.metrics import accuracy_score
@@ -87,7 +92,16 @@ def test_each_fold_trains_on_the_other_folds_and_the_figures_add_up(monkeypatch,
         rows = folds == f["fold"]
         assert f["rows"] == rows.sum()
         assert f["accuracy"] == pytest.approx(accuracy_score(y[rows], oof["predicted"][rows]))
-    summary = crossval.summary(per_fold, oof)
+    robust = crossval.robustness_table(nets, X, y, folds)
+    # each fold perturbed and predicted by the network that did not train on it
+    mirrored = np.concatenate([nets[f].predict(mirror(X[folds == f])) == y[folds == f] for f in range(3)])
+    assert robust["mirror"] == [pytest.approx(mirrored.mean())] * 5
+    calibrated = crossval.calibrate(nets, X, y, folds, oof, {"score": "msp", "max_refused": 0.1}, non_hands(20, 8))
+    assert calibrated["temperature"] == round(max(1.0, fit_temperature(oof["logits"], y)), 6)
+    assert calibrated["refusal"]["refused_validation"] <= 0.1
+    summary = crossval.summary(per_fold, oof, robust, calibrated)
+    assert summary["cv_robust_accuracy"] == round(np.mean([row[:3] for row in robust.values()]), 4)
+    assert summary["cv_ece"] == calibrated["ece_after"]
     correct = int(np.sum(oof["predicted"] == y))
     assert summary["oof_accuracy"] == round(correct / 30, 4) and summary["cv_folds"] == 3
     assert summary["cv_accuracy_mean"] == round(np.mean([f["accuracy"] for f in per_fold]), 4)
@@ -131,13 +145,17 @@ def test_cross_validation_off(tmp_path, copy_project, write_split, run_stage):
         result = run_stage(project, stage)
         assert result.returncode == 0, result.stderr
     assert json.loads((project / "reports/crossval.json").read_text()) == {"cv_folds": 0}
+    assert json.loads((project / "reports/calibration.json").read_text()) == {"temperature": 1.0, "refusal": None}
+    net = load_model(project / "models/model.npz")
+    assert net.temperature == 1.0 and net.refusal is None  # nothing to calibrate on: it never refuses
     assert (project / "reports/crossval_predictions.csv").read_text() == "row,fold,true,predicted,probability\n"
     assert not list((project / "reports/history").rglob("*.tsv"))  # nothing trained, no curves
 
 
 def test_only_evaluate_depends_on_the_test_split(tmp_path, copy_project, write_split, run_stage):
     """Run the stages after split, permute the test labels, run them again: everything but evaluate's outputs is
-    byte-identical, and evaluate's metrics did change."""
+    byte-identical (the temperature and the refusal threshold in reports/calibration.json and the model file
+    among them), and evaluate's metrics did change."""
     project = copy_project(tmp_path / "project")
     split = write_split(project, n_test=20)
 
@@ -158,6 +176,9 @@ def test_only_evaluate_depends_on_the_test_split(tmp_path, copy_project, write_s
         "reports/predictions.csv",
         "reports/roc.csv",
         "reports/prediction_examples.png",
+        "reports/perturbations.png",
+        "reports/robustness.csv",
+        "reports/refusal.json",
     }
     evaluates |= {name for name in before if name.startswith("reports/figures/") and "loss_curve" not in name}
     assert set(before) == set(after) and "reports/crossval.json" in before and "models/model.npz" in before
@@ -165,3 +186,4 @@ def test_only_evaluate_depends_on_the_test_split(tmp_path, copy_project, write_s
     for name in set(before) - evaluates:
         assert before[name] == after[name], name
     assert before["reports/metrics.json"] != after["reports/metrics.json"]
+    assert json.loads(before["reports/calibration.json"])["refusal"]["threshold"] is not None

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from scipy.stats import binomtest
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
 
 from signdigits import figures
 from signdigits.metrics import (
@@ -68,6 +69,18 @@ def test_multiclass_auc_is_the_mean_of_one_against_the_rest_and_the_macro_curve_
     assert np.trapezoid(tpr, fpr) == pytest.approx(by_hand, abs=1e-12)
     report = classification_report_text(y_true, proba.argmax(axis=1), ["1", "4", "9"])
     assert "9 digit sign" in report and "macro avg" in report and "weighted avg" in report
+
+
+def ece_by_hand(confidence, correct, bins=15):
+    """Expected calibration error, written out: per bin (l, u] of width 1/15 (the first also holds 0), the share
+    of predictions in it times |accuracy − mean confidence|."""
+    total = 0.0
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        inside = (confidence > low) & (confidence <= high) | ((b == 0) & (confidence == 0))
+        if inside.any():
+            total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return total
 
 
 def is_real_picture(png: bytes, min_side=200):
@@ -155,16 +168,30 @@ def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project, run_s
     net = load_model(project / "models/model.npz")
     X_test, y_test = np.load(project / "data/split/X_test.npy"), np.load(project / "data/split/y_test.npy")
     assert metrics["test_accuracy"] == round(float(np.mean(net.predict(X_test) == y_test)), 4)
-    assert metrics["test_loss"] == round(net.loss(X_test, y_test), 4)
+    # the loss and calibration error of the calibrated probabilities, as predict shows them
+    proba = net.predict_proba(X_test)
+    assert net.temperature >= 1 and metrics["test_loss"] == pytest.approx(log_loss(y_test, proba), abs=1e-4)
+    confidence = np.maximum(proba, 1 - proba)
+    assert metrics["test_ece"] == pytest.approx(ece_by_hand(confidence, net.predict(X_test) == y_test), abs=1e-4)
     assert set(metrics) == {
         "test_accuracy",
         "test_accuracy_low",
         "test_accuracy_high",
         "test_loss",
         "test_roc_auc",
+        "test_ece",
+        "test_robust_accuracy",
+        "test_refused",
         "baseline_test_accuracy",
         "mcnemar_p_vs_baseline",
     }
+    table = np.genfromtxt(project / "reports/robustness.csv", delimiter=",", names=True, dtype=None, encoding=None)
+    assert table["accuracy"][0] == metrics["test_accuracy"]  # severity 0: the clean photos
+    headline = [a for f, s, a in table[1:] if s <= 3]
+    assert metrics["test_robust_accuracy"] == pytest.approx(np.mean(headline), abs=1e-4)
+    refusal = json.loads((project / "reports/refusal.json").read_text())
+    assert set(refusal["refused"]) == {"test", "non_hands", "other_digits"}  # other digits: write_split's "3"s
+    assert refusal["refused"]["test"] == metrics["test_refused"] and refusal["score"] == "msp"
     # the baseline is the one minimum of its convex loss: another solver, run to a tighter tolerance, agrees
     X_train, y_train = np.load(project / "data/split/X_train.npy"), np.load(project / "data/split/y_train.npy")
     mean, scale = X_train.mean(axis=0), X_train.std()
@@ -176,16 +203,18 @@ def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project, run_s
     assert metrics["mcnemar_p_vs_baseline"] == (float(f"{binomtest(b, b + c).pvalue:.4g}") if b + c else 1.0)
     rows = (project / "reports/predictions.csv").read_text().splitlines()
     assert rows[0] == "actual,predicted,probability" and len(rows) == 11
-    for name in ("loss_curve", "confusion_matrix", "roc_curve"):
+    for name in ("loss_curve", "confusion_matrix", "roc_curve", "robustness", "calibration"):
         is_real_picture((project / f"reports/figures/{name}.png").read_bytes())
     is_real_picture((project / "reports/prediction_examples.png").read_bytes())
+    is_real_picture((project / "reports/perturbations.png").read_bytes())
     history = (project / "reports/history/plots/metrics/val_loss.tsv").read_text().splitlines()
     assert history[0].split("\t") == ["step", "val_loss"] and history[1].startswith("1\t") and len(history) == 101
 
 
 def test_evaluate_refuses_a_model_of_other_classes_or_none(evaluated_tiny_project, run_stage):
     project = evaluated_tiny_project
-    assert run_stage(project, "train").returncode == 0
+    for stage in ("crossval", "train"):
+        assert run_stage(project, stage).returncode == 0
     net = load_model(project / "models/model.npz")
     net.metadata["classes"] = ["1", "2"]
     save_model(net, project / "models/model.npz")
@@ -207,6 +236,8 @@ def test_train_stage_stops_cleanly_when_training_diverges(evaluated_tiny_project
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["train"] |= {"learning_rate": 1e30, "activation": "relu"}
     (project / "params.yaml").write_text(yaml.safe_dump(params))
+    (project / "reports").mkdir()
+    (project / "reports/calibration.json").write_text('{"temperature": 1.0, "refusal": null}')  # what crossval writes
     result = run_stage(project, "train")
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: training diverged at epoch 1")

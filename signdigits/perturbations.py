@@ -1,0 +1,519 @@
+"""Everyday changes to a photo of a hand, at five severities, and synthetic images that are not hands at all.
+
+In the spirit of MNIST-C (Mu & Gilmer 2019, "MNIST-C: A Robustness Benchmark for Computer Vision") and
+ImageNet-C (Hendrycks & Dietterich 2019, "Benchmarking Neural Network Robustness to Common Corruptions and
+Perturbations"): each *family* models one way a user's photo differs from the dataset's, at severities 1 (barely
+visible) to 5 (severe, yet a person still reads the sign):
+
+==========  =====================================================================================================
+mirror      the other hand: the photo flipped left–right (the same at every severity)
+rotate      a tilted hand: turned about the centre, clockwise or counterclockwise
+shift       an off-centre hand: moved in some direction, by up to a quarter of the frame
+scale       the hand nearer or farther from the camera: magnified or shrunk about the centre
+brighten    a brighter room: a constant added to every pixel (clipped at white)
+darken      a darker room: a constant taken from every pixel (clipped at black)
+contrast    a flat or a harsh light: each photo's spread about its own mean shrunk or stretched
+gamma       camera exposure: each pixel x becomes x**g, g > 1 under-exposed (darker mid-tones), g < 1 over-exposed
+noise       sensor noise: independent Gaussian noise on every pixel
+blur        focus: a Gaussian blur
+occlude     something covering part of the hand: a square of one tone placed over the hand
+background  another background: the light background replaced by a darker, textured one
+==========  =====================================================================================================
+
+Conventions. Images are rows X of shape (N, side²) (row-major side × side images, side = √(columns), any side ≥ 8),
+float32 in [0, 1], 0 black, 1 white. Every function returns a new float32 array of that shape with values in
+[0, 1] and never modifies its input. The primitives (``mirror`` … ``background``) take one strength per image
+(arrays of length N), so that training augmentation can draw a strength per image; ``perturb`` and ``suite``
+apply the fixed severities of SEVERITIES. Image coordinates are (row, column), rows growing downwards.
+
+Randomness (the sign of a turn, the direction of a shift or zoom, noise, where an occluder sits, a background's
+texture) comes from a seeded NumPy Generator. ``perturb`` draws the same random choices at every severity of a
+family for one seed, so a higher severity of a family is the same change, only stronger.
+
+Synthetic non-hands (``non_hands``) are an out-of-distribution set for a refusal ("I don't know"): flat tones,
+gradients, noise, simple shapes and textures, which a model of hand signs should not answer.
+"""
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from signdigits.augment import transform_images
+
+FAMILIES = (
+    "mirror",
+    "rotate",
+    "shift",
+    "scale",
+    "brighten",
+    "darken",
+    "contrast",
+    "gamma",
+    "noise",
+    "blur",
+    "occlude",
+    "background",
+)
+
+# The parameter of severities 1–5 of each family. Sizes in pixels are given for the pipeline's 28 × 28 images and
+# scaled with the side (shift and occlusion are fractions of the frame, so need no scaling).
+SEVERITIES = {
+    # flipped left–right; every severity is the same flip (1 = flipped)
+    "mirror": (1, 1, 1, 1, 1),
+    # degrees, each photo turned clockwise or counterclockwise (a seeded coin)
+    "rotate": (6, 12, 20, 30, 45),
+    # distance moved as a fraction of the side (0.25: a quarter of the frame, 7 pixels at 28), in a seeded random
+    # direction, rounded to whole pixels (a move that does not blur)
+    "shift": (0.04, 0.08, 0.12, 0.18, 0.25),
+    # change of size m: magnified 1 + m times (nearer) or 1 − m times (farther), a seeded coin
+    "scale": (0.1, 0.15, 0.2, 0.3, 0.4),
+    # added to every pixel
+    "brighten": (0.05, 0.1, 0.15, 0.22, 0.3),
+    # taken from every pixel (0.3: the dataset's mean brightness, about 0.65, roughly halved)
+    "darken": (0.1, 0.2, 0.3, 0.4, 0.5),
+    # factor f on the spread about each photo's mean: f (flat light) or 1 / f (harsh light), a seeded coin
+    "contrast": (0.8, 0.67, 0.55, 0.45, 0.35),
+    # exponent g: x**g (under-exposed) or x**(1 / g) (over-exposed), a seeded coin
+    "gamma": (1.2, 1.4, 1.65, 1.95, 2.3),
+    # standard deviation of the Gaussian noise added to each pixel
+    "noise": (0.015, 0.03, 0.05, 0.08, 0.12),
+    # standard deviation of the Gaussian blur, in pixels at side 28
+    "blur": (0.4, 0.6, 0.9, 1.2, 1.6),
+    # fraction of the image's area covered by the square occluder
+    "occlude": (0.03, 0.06, 0.09, 0.12, 0.16),
+    # weight of the new background blended into the old one (1: replaced)
+    "background": (0.2, 0.4, 0.6, 0.8, 1.0),
+}
+
+# The parameter of each family that changes nothing: random_perturbations draws strengths between it and a severity.
+IDENTITY = {family: 0.0 for family in FAMILIES} | {"contrast": 1.0, "gamma": 1.0}
+
+REFERENCE_SIDE = 28  # the side at which SEVERITIES' pixel sizes (blur) are given
+SQUARE_3X3 = np.ones((3, 3), dtype=bool)  # the structuring element of background_mask's closing and opening
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+def image_side(X: np.ndarray) -> int:
+    """The side of the square images whose rows are X (N, side²); a ValueError if the columns are no square."""
+    side = int(round(np.sqrt(X.shape[1])))
+    if X.ndim != 2 or side * side != X.shape[1]:
+        raise ValueError(f"images must be rows of side² pixels, got shape {X.shape}")
+    return side
+
+
+def _per_image(values, n: int) -> np.ndarray:
+    """A strength per image: a scalar repeated n times, or an array of length n, as float64."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.full(n, float(values)) if values.ndim == 0 else values.reshape(n)
+
+
+def _as_rows(X: np.ndarray) -> np.ndarray:
+    return np.asarray(X, dtype=np.float32)
+
+
+def _finish(X: np.ndarray) -> np.ndarray:
+    """float32, clipped to [0, 1]."""
+    return np.clip(X, 0.0, 1.0).astype(np.float32)
+
+
+def _signs(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A seeded coin per image: +1 or −1."""
+    return np.where(rng.random(n) < 0.5, 1.0, -1.0)
+
+
+def otsu_threshold(image: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold of the values of ``image``: the t of a histogram of ``bins`` bins over the values' range that
+    maximises the between-class variance w₀ w₁ (μ₀ − μ₁)² of the values ≤ t and > t. A flat image (one value) gives
+    that value."""
+    values = np.asarray(image, dtype=np.float64).ravel()
+    low, high = values.min(), values.max()
+    if high - low < 1e-9:
+        return float(low)
+    counts, edges = np.histogram(values, bins=bins, range=(low, high))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_low = np.cumsum(counts)  # values in the bins up to and including k
+    weight_high = weight_low[-1] - weight_low
+    sum_low = np.cumsum(counts * centres)
+    mean_low = sum_low / np.maximum(weight_low, 1)
+    mean_high = (sum_low[-1] - sum_low) / np.maximum(weight_high, 1)
+    between = weight_low * weight_high * (mean_low - mean_high) ** 2
+    return float(edges[1:][np.argmax(between)])
+
+
+def _border_connected(bright: np.ndarray) -> np.ndarray:
+    """The pixels of the boolean image ``bright`` that are connected (4-neighbours) to the image's border."""
+    labels, _ = ndimage.label(bright)
+    border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    touching = np.unique(border[border > 0])
+    return np.isin(labels, touching)
+
+
+def _lighting_surface(image: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """The least-squares quadratic surface a + b r + c q + d r² + e r q + f q² (r, q the row and column, scaled to
+    [−1, 1]) through the pixels ``where`` of ``image``: the background's lighting, brighter in the middle of the
+    dataset's photos than in their corners (vignetting)."""
+    side = len(image)
+    r, q = np.meshgrid(np.linspace(-1, 1, side), np.linspace(-1, 1, side), indexing="ij")
+    terms = np.stack([np.ones_like(r), r, q, r * r, r * q, q * q], axis=-1)
+    coefficients, *_ = np.linalg.lstsq(terms[where], image[where], rcond=None)
+    return terms @ coefficients
+
+
+def background_mask(X: np.ndarray) -> np.ndarray:
+    """Boolean (N, side²): the background of each image, the light part around the hand.
+
+    Per image: (1) the pixels brighter than the image's Otsu threshold and connected to the image's border (via
+    scipy.ndimage.label) are a first background; (2) the background's lighting is modelled as a quadratic surface
+    fitted to those pixels, and the image divided by it (which undoes the dataset's darker corners); (3) the
+    background is the pixels of that evened image brighter than its own Otsu threshold and connected to the border,
+    (4) except a light region wider than 3 × 3 pixels (binary opening) that the border reaches only through a gap of
+    one or two pixels in the dark outline (found by closing the dark pixels, 3 × 3): a light palm, whereas the
+    narrow gaps between fingers stay background. The hand, which is darker than the wall behind it, and anything
+    it encloses (the hole of a "0") stay out. A flat image is all background; an image with no light
+    pixel on its border has none. On the dataset's photos this finds the wall on nearly all of them; it fails on
+    some photos of a very light, open palm with strongly darkened corners (part of the palm taken for background,
+    the corners left out)."""
+    X = _as_rows(X)
+    n, side = len(X), image_side(X)
+    masks = np.zeros((n, side, side), dtype=bool)
+    for image, mask in zip(X.reshape(n, side, side).astype(np.float64), masks):
+        if image.max() - image.min() < 1e-6:
+            mask[:] = True
+            continue
+        first = _border_connected(image > otsu_threshold(image))
+        if first.sum() < 6:  # too few pixels to fit a lighting surface: keep the first estimate
+            mask[:] = first
+            continue
+        evened = image / np.maximum(_lighting_surface(image, first), 0.05)
+        light = evened > otsu_threshold(evened)
+        reached = _border_connected(light)
+        sealed_outline = ndimage.binary_closing(~light, structure=SQUARE_3X3)  # gaps of 1–2 pixels closed
+        reached_through_a_gap = reached & ~_border_connected(light & ~sealed_outline)
+        light_palm = ndimage.binary_opening(reached_through_a_gap, structure=SQUARE_3X3)  # wide, not a gap
+        mask[:] = reached & ~light_palm
+    return masks.reshape(n, side * side)
+
+
+# --- primitives: one strength per image ---------------------------------------------------------------------------
+def mirror(X: np.ndarray) -> np.ndarray:
+    """Each image flipped left–right (the other hand): out[r, q] = in[r, side − 1 − q]."""
+    X = _as_rows(X)
+    n, side = len(X), image_side(X)
+    return X.reshape(n, side, side)[:, :, ::-1].reshape(n, side * side).copy()
+
+
+def rotate(X: np.ndarray, degrees) -> np.ndarray:
+    """Each image turned by degrees[n] about its centre, counterclockwise as shown for a positive angle (90° is
+    np.rot90), by augment.transform_images (bilinear; a point from outside the frame takes the nearest edge pixel)."""
+    X = _as_rows(X)
+    n = len(X)
+    return _finish(transform_images(X, np.zeros((n, 2)), _per_image(degrees, n), np.ones(n)))
+
+
+def shift(X: np.ndarray, offsets) -> np.ndarray:
+    """Each image's content moved by offsets[n] = (rows down, columns right) pixels: out[r, q] = in[r − dr, q − dq],
+    the edge pixels repeated into the uncovered strip (augment.transform_images; whole pixels move exactly)."""
+    X = _as_rows(X)
+    n = len(X)
+    offsets = np.asarray(offsets, dtype=np.float64).reshape(n, 2)
+    return _finish(transform_images(X, -offsets, np.zeros(n), np.ones(n)))
+
+
+def scale(X: np.ndarray, factors) -> np.ndarray:
+    """Each image magnified factors[n] times about its centre (> 1: the hand nearer, < 1: farther, the edge pixels
+    repeated around it), by augment.transform_images."""
+    X = _as_rows(X)
+    n = len(X)
+    return _finish(transform_images(X, np.zeros((n, 2)), np.zeros(n), _per_image(factors, n)))
+
+
+def brightness(X: np.ndarray, delta) -> np.ndarray:
+    """clip(x + delta[n], 0, 1) for every pixel x of image n (delta < 0 darkens)."""
+    X = _as_rows(X)
+    return _finish(X + _per_image(delta, len(X))[:, None])
+
+
+def contrast(X: np.ndarray, factor) -> np.ndarray:
+    """clip(m + factor[n] (x − m), 0, 1), m the mean of image n: factor < 1 flattens, > 1 stretches."""
+    X = _as_rows(X).astype(np.float64)
+    mean = X.mean(axis=1, keepdims=True)
+    return _finish(mean + _per_image(factor, len(X))[:, None] * (X - mean))
+
+
+def gamma(X: np.ndarray, g) -> np.ndarray:
+    """x ** g[n] for every pixel x of image n: g > 1 darkens the mid-tones, g < 1 lightens them; 0 and 1 stay."""
+    X = _as_rows(X).astype(np.float64)
+    return _finish(X ** _per_image(g, len(X))[:, None])
+
+
+def noise(X: np.ndarray, sigma, rng: np.random.Generator) -> np.ndarray:
+    """clip(x + sigma[n] z, 0, 1), z an independent standard normal per pixel drawn from ``rng``."""
+    X = _as_rows(X).astype(np.float64)
+    return _finish(X + _per_image(sigma, len(X))[:, None] * rng.standard_normal(X.shape))
+
+
+def blur(X: np.ndarray, sigma) -> np.ndarray:
+    """Each image filtered by scipy.ndimage.gaussian_filter with standard deviation sigma[n] pixels (the edge pixels
+    continue beyond the frame: mode "nearest"); sigma 0 leaves it as it is."""
+    X = _as_rows(X)
+    n, side = len(X), image_side(X)
+    out = X.reshape(n, side, side).copy()
+    for image, s in zip(out, _per_image(sigma, n)):
+        if s > 0:
+            image[:] = ndimage.gaussian_filter(image, s, mode="nearest")
+    return _finish(out.reshape(n, side * side))
+
+
+def occlude(X: np.ndarray, fraction, rng: np.random.Generator) -> np.ndarray:
+    """Each image with a square of one tone over fraction[n] of its area: side round(side √fraction) pixels, its
+    tone uniform in [0, 1], its centre a pixel of the hand (a pixel outside background_mask; any pixel if there is
+    none) drawn from ``rng``, moved as little as needed to lie inside the frame. The random draws do not depend on
+    the fractions: with one generator state, a larger fraction is a larger square about the same centre."""
+    X = _as_rows(X)
+    n, side = len(X), image_side(X)
+    fractions = _per_image(fraction, n)
+    picks, tones = rng.random(n), rng.random(n)  # a position among the hand's pixels, a tone
+    hands = ~background_mask(X)
+    out = X.reshape(n, side, side).copy()
+    for image, hand, f, pick, tone in zip(out, hands, fractions, picks, tones):
+        width = int(round(side * np.sqrt(f)))
+        if width <= 0:
+            continue
+        candidates = np.flatnonzero(hand) if hand.any() else np.arange(side * side)
+        row, column = divmod(int(candidates[int(pick * len(candidates))]), side)
+        top = int(np.clip(row - width // 2, 0, side - width))
+        left = int(np.clip(column - width // 2, 0, side - width))
+        image[top : top + width, left : left + width] = tone
+    return _finish(out.reshape(n, side * side))
+
+
+def background(X: np.ndarray, strength, rng: np.random.Generator) -> np.ndarray:
+    """Each image's background (background_mask) replaced, with weight strength[n], by another: out = (1 − α) x + α b,
+    α = strength · the mask softened at its edge inside the background (the mask times its own Gaussian blur of
+    σ = 0.6 pixel, so the hand's pixels keep α = 0). The new background b = clip(t + a z, 0, 1): a tone t uniform
+    in [0.03, 0.3] (darker than the dataset's white wall), and a texture z (unit-variance noise smoothed by a
+    Gaussian of σ = side/10 to blobs a few pixels wide, a wall or cloth), of amplitude a uniform in [0.04, 0.12],
+    all drawn from ``rng`` independently of the strengths."""
+    X = _as_rows(X)
+    n, side = len(X), image_side(X)
+    strengths = _per_image(strength, n)
+    tones = rng.uniform(0.03, 0.3, n)
+    amplitudes = rng.uniform(0.04, 0.12, n)
+    textures = np.stack([_unit_blobs(rng, side, side / 10) for _ in range(n)])
+    new = np.clip(tones[:, None, None] + amplitudes[:, None, None] * textures, 0, 1)
+    masks = background_mask(X).reshape(n, side, side).astype(np.float64)
+    soft = masks * np.stack([ndimage.gaussian_filter(mask, 0.6, mode="nearest") for mask in masks])
+    alpha = strengths[:, None, None] * soft
+    images = X.reshape(n, side, side).astype(np.float64)
+    return _finish(((1 - alpha) * images + alpha * new).reshape(n, side * side))
+
+
+def _unit_blobs(rng: np.random.Generator, side: int, sigma: float) -> np.ndarray:
+    """Standard normal noise (side × side) smoothed by a Gaussian of ``sigma`` pixels, rescaled to mean 0, std 1."""
+    smooth = ndimage.gaussian_filter(rng.standard_normal((side, side)), sigma, mode="wrap")
+    return (smooth - smooth.mean()) / max(smooth.std(), 1e-12)
+
+
+# --- families and severities ----------------------------------------------------------------------------------------
+def _check_family(family: str) -> None:
+    if family not in SEVERITIES:
+        raise ValueError(f"unknown perturbation family {family!r}; the families are {', '.join(FAMILIES)}")
+
+
+def _apply(X: np.ndarray, family: str, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Family ``family`` on each image n with parameter values[n] (in SEVERITIES' units), its random choices drawn
+    from ``rng`` in an order that does not depend on ``values``."""
+    n, side = len(X), image_side(X)
+    if family == "mirror":
+        return mirror(X)
+    if family == "rotate":
+        return rotate(X, _signs(rng, n) * values)
+    if family == "shift":
+        directions = rng.uniform(0, 2 * np.pi, n)
+        distance = values * side
+        offsets = np.rint(np.stack([distance * np.sin(directions), distance * np.cos(directions)], axis=1))
+        return shift(X, offsets)
+    if family == "scale":
+        return scale(X, 1 + _signs(rng, n) * values)
+    if family == "brighten":
+        return brightness(X, values)
+    if family == "darken":
+        return brightness(X, -values)
+    if family == "contrast":
+        return contrast(X, values ** _signs(rng, n))
+    if family == "gamma":
+        return gamma(X, values ** _signs(rng, n))
+    if family == "noise":
+        return noise(X, values, rng)
+    if family == "blur":
+        return blur(X, values * side / REFERENCE_SIDE)
+    if family == "occlude":
+        return occlude(X, values, rng)
+    if family == "background":
+        return background(X, values, rng)
+    _check_family(family)
+    raise AssertionError(family)  # every family is handled above
+
+
+def perturb(X: np.ndarray, family: str, severity: int, seed: int = 0) -> np.ndarray:
+    """The images X under ``family`` at ``severity`` (1–5, SEVERITIES[family][severity − 1]); the random choices
+    come from np.random.default_rng(seed), and are the same at every severity. An unknown family or severity is a
+    ValueError naming the allowed ones."""
+    _check_family(family)
+    if severity not in (1, 2, 3, 4, 5) or isinstance(severity, bool):
+        raise ValueError(f"unknown severity {severity!r}; the severities are 1, 2, 3, 4 and 5")
+    X = _as_rows(X)
+    values = np.full(len(X), float(SEVERITIES[family][severity - 1]))
+    return _apply(X, family, values, np.random.default_rng(seed))
+
+
+def suite(X: np.ndarray, severities: Sequence[int] = (1, 2, 3, 4, 5), seed: int = 0) -> Iterator:
+    """(family, severity, perturb(X, family, severity, seed)) for every family of FAMILIES (in order) and every
+    severity of ``severities``: 60 perturbed copies of X with the defaults, made one at a time."""
+    for family in FAMILIES:
+        for severity in severities:
+            yield family, severity, perturb(X, family, severity, seed)
+
+
+def random_perturbations(
+    X: np.ndarray,
+    rng: np.random.Generator,
+    families: Sequence[str] = FAMILIES,
+    max_severity: int = 3,
+    clean_share: float = 0.5,
+) -> np.ndarray:
+    """Training augmentation: each image left as it is with probability ``clean_share``, otherwise changed by one
+    family drawn uniformly from ``families`` at a strength t drawn uniformly in [0, 1]: the family's parameter
+    IDENTITY + t (SEVERITIES[family][max_severity − 1] − IDENTITY), from no change (t = 0) to severity
+    ``max_severity`` (t = 1); mirror, which has no strength, is simply applied. All draws come from ``rng``."""
+    for family in families:
+        _check_family(family)
+    if max_severity not in (1, 2, 3, 4, 5):
+        raise ValueError(f"unknown severity {max_severity!r}; the severities are 1, 2, 3, 4 and 5")
+    X = _as_rows(X)
+    n = len(X)
+    changed = rng.random(n) >= clean_share
+    chosen = rng.integers(0, len(families), n)
+    strengths = rng.random(n)
+    out = X.copy()
+    for k, family in enumerate(families):
+        rows = np.flatnonzero(changed & (chosen == k))
+        if len(rows) == 0:
+            continue
+        identity, target = IDENTITY[family], SEVERITIES[family][max_severity - 1]
+        values = identity + strengths[rows] * (target - identity)
+        out[rows] = _apply(X[rows], family, values, rng)
+    return out
+
+
+# --- synthetic images that are not hands ---------------------------------------------------------------------------
+NON_HAND_KINDS = (
+    "flat",  # one tone: black, white and mid-grey first, then random tones
+    "linear gradient",  # from one tone to another in a random direction
+    "radial gradient",  # from one tone at a random centre to another far from it
+    "uniform noise",  # every pixel uniform in a random range
+    "gaussian noise",  # every pixel normal about a random tone
+    "disc",  # a filled disc (a ball) on a plain or gradient background
+    "square",  # a filled square on a plain or gradient background
+    "ring",  # a ring on a plain or gradient background
+    "checkerboard",  # squares of two tones, of a random size
+    "stripes",  # sinusoidal stripes at a random angle and period
+    "blobs",  # smooth random blobs (Gaussian-filtered noise)
+)
+
+
+def non_hand_kinds(n: int) -> np.ndarray:
+    """The kind (NON_HAND_KINDS) of each row of non_hands(n, …): the kinds in turn, row i of kind i mod 11."""
+    return np.array([NON_HAND_KINDS[i % len(NON_HAND_KINDS)] for i in range(n)])
+
+
+def non_hands(n: int, side: int, seed: int = 0) -> np.ndarray:
+    """n synthetic images that are no hands, as rows (n, side²) float32 in [0, 1]: the kinds of NON_HAND_KINDS in
+    turn (non_hand_kinds(n) names each row's), drawn from np.random.default_rng(seed) one row after another, so
+    the first rows of a longer set are the rows of a shorter one."""
+    rng = np.random.default_rng(seed)
+    r, q = np.meshgrid(np.arange(side) + 0.5, np.arange(side) + 0.5, indexing="ij")
+    r, q = r / side, q / side  # pixel centres, in fractions of the side
+    images = np.empty((n, side, side))
+    for i, kind in enumerate(non_hand_kinds(n)):
+        images[i] = _non_hand(kind, i // len(NON_HAND_KINDS), r, q, rng)
+    return _finish(images.reshape(n, side * side))
+
+
+def _two_tones(rng: np.random.Generator) -> tuple[float, float]:
+    """Two tones at least 0.3 apart."""
+    first = rng.uniform(0, 1)
+    second = rng.uniform(0, 1)
+    while abs(second - first) < 0.3:
+        second = rng.uniform(0, 1)
+    return first, second
+
+
+def _plain_or_gradient(r: np.ndarray, q: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A background for a shape: one tone, or (half the time) a linear gradient."""
+    start, end = _two_tones(rng)
+    if rng.random() < 0.5:
+        return np.full_like(r, start)
+    return _linear_gradient(r, q, start, end, rng.uniform(0, 2 * np.pi))
+
+
+def _linear_gradient(r, q, start, end, angle):
+    """From ``start`` to ``end`` along the direction ``angle`` across the frame."""
+    along = (r - 0.5) * np.sin(angle) + (q - 0.5) * np.cos(angle)
+    position = (along - along.min()) / max(along.max() - along.min(), 1e-12)
+    return start + (end - start) * position
+
+
+def _coverage(signed_distance: np.ndarray, side: int) -> np.ndarray:
+    """The share of each pixel inside a shape, from the signed distance of its centre to the shape's edge (in
+    fractions of the side, negative inside): a one-pixel-wide linear ramp, so edges are anti-aliased."""
+    return np.clip(0.5 - signed_distance * side, 0, 1)
+
+
+def _non_hand(kind: str, occurrence: int, r: np.ndarray, q: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One image of ``kind`` (its ``occurrence``-th in the set), on the pixel-centre grids r, q in (0, 1)."""
+    side = len(r)
+    if kind == "flat":
+        return np.full_like(r, (0.0, 1.0, 0.5)[occurrence] if occurrence < 3 else rng.uniform(0, 1))
+    if kind == "linear gradient":
+        return _linear_gradient(r, q, *_two_tones(rng), rng.uniform(0, 2 * np.pi))
+    if kind == "radial gradient":
+        inner, outer = _two_tones(rng)
+        centre_r, centre_q = rng.uniform(0.2, 0.8, 2)
+        distance = np.hypot(r - centre_r, q - centre_q)
+        return inner + (outer - inner) * distance / distance.max()
+    if kind == "uniform noise":
+        low, high = sorted(_two_tones(rng))
+        return rng.uniform(low, high, r.shape)
+    if kind == "gaussian noise":
+        return rng.uniform(0.2, 0.8) + rng.uniform(0.05, 0.3) * rng.standard_normal(r.shape)
+    if kind in ("disc", "square", "ring"):
+        base = _plain_or_gradient(r, q, rng)
+        tone = rng.uniform(0, 1)
+        while np.abs(base - tone).mean() < 0.3:  # the shape stands out from its background
+            tone = rng.uniform(0, 1)
+        size = rng.uniform(0.15, 0.4)  # the radius or half-width, as a fraction of the side
+        centre_r, centre_q = rng.uniform(0.5 - (0.5 - size) * 0.8, 0.5 + (0.5 - size) * 0.8, 2)
+        if kind == "disc":
+            distance = np.hypot(r - centre_r, q - centre_q) - size
+        elif kind == "square":
+            distance = np.maximum(np.abs(r - centre_r), np.abs(q - centre_q)) - size
+        else:
+            distance = np.abs(np.hypot(r - centre_r, q - centre_q) - size * 0.75) - size * rng.uniform(0.1, 0.25)
+        inside = _coverage(distance, side)
+        return (1 - inside) * base + inside * tone
+    if kind == "checkerboard":
+        low, high = _two_tones(rng)
+        cell = rng.integers(2, max(3, side // 4) + 1)
+        rows, columns = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
+        return np.where((rows // cell + columns // cell) % 2 == 0, low, high)
+    if kind == "stripes":
+        low, high = _two_tones(rng)
+        angle, period = rng.uniform(0, np.pi), rng.uniform(3, max(4, side / 3)) / side
+        wave = 0.5 + 0.5 * np.sin(2 * np.pi * (r * np.sin(angle) + q * np.cos(angle)) / period)
+        return low + (high - low) * wave
+    if kind == "blobs":
+        blobs = _unit_blobs(rng, side, rng.uniform(1.5, max(2.0, side / 6)))
+        return rng.uniform(0.3, 0.7) + rng.uniform(0.1, 0.25) * blobs
+    raise AssertionError(kind)  # every kind is handled above

@@ -1,0 +1,222 @@
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from signdigits import perturbations as P
+
+SIDE = 12
+
+
+@pytest.fixture
+def images():
+    """Six 12 × 12 images of random values in (0.1, 0.9), as rows."""
+    return np.random.default_rng(0).uniform(0.1, 0.9, size=(6, SIDE * SIDE)).astype(np.float32)
+
+
+@pytest.fixture
+def hand():
+    """A synthetic photo: a dark blob (0.3, a 'hand' reaching the bottom edge, with a lighter hole) on a light
+    field that darkens a little towards the corners (0.75–0.9), 28 × 28; and the blob's pixels."""
+    side = 28
+    r, q = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
+    field = 0.9 - 0.15 * (np.hypot(r - 13.5, q - 13.5) / 19.1) ** 2
+    blob = (np.hypot(r - 12, q - 14) < 7) | ((np.abs(q - 14) < 4) & (r >= 12))
+    hole = np.hypot(r - 11, q - 14) < 2
+    image = np.where(blob & ~hole, 0.3, field)
+    return image.reshape(1, -1).astype(np.float32), (blob & ~hole).reshape(-1)
+
+
+def grid(X):
+    n, side = len(X), P.image_side(X)
+    return X.reshape(n, side, side)
+
+
+def test_mirror_is_the_left_right_flip_and_its_own_inverse(images):
+    np.testing.assert_array_equal(grid(P.mirror(images)), grid(images)[:, :, ::-1])
+    np.testing.assert_array_equal(P.mirror(P.mirror(images)), images)
+
+
+def test_rotate_by_90_degrees_is_rot90_counterclockwise_as_shown(images):
+    np.testing.assert_allclose(grid(P.rotate(images, 90.0)), np.rot90(grid(images), 1, axes=(1, 2)), atol=1e-5)
+    np.testing.assert_allclose(grid(P.rotate(images, -90.0)), np.rot90(grid(images), -1, axes=(1, 2)), atol=1e-5)
+
+
+def test_rotate_takes_one_angle_per_image(images):
+    turned = P.rotate(images[:2], np.array([90.0, 0.0]))
+    np.testing.assert_allclose(grid(turned)[0], np.rot90(grid(images)[0]), atol=1e-5)
+    np.testing.assert_allclose(turned[1], images[1], atol=1e-6)
+
+
+def test_shift_by_whole_pixels_moves_exactly_down_and_right(images):
+    moved = grid(P.shift(images, np.tile([2, -3], (len(images), 1))))
+    # out[r, q] = in[r − 2, q + 3], away from the strips the edge is repeated into
+    np.testing.assert_array_equal(moved[:, 2:, : SIDE - 3], grid(images)[:, : SIDE - 2, 3:])
+
+
+def test_scale_magnifies_about_the_centre():
+    X = np.zeros((1, 9, 9), np.float32)
+    X[0, 3:6, 3:6] = 1.0  # a 3 × 3 square in the middle
+    larger = P.scale(X.reshape(1, -1), np.array([2.0])).reshape(9, 9)
+    assert larger[4, 4] == 1.0 and larger[2, 4] == 1.0 and larger[0, 4] == 0.0  # about twice as wide, centred
+    np.testing.assert_allclose(larger, larger[::-1, ::-1], atol=1e-6)
+
+
+def test_brightness_adds_and_clips():
+    X = np.array([[0.2, 0.5, 0.9, 1.0]], np.float32)
+    np.testing.assert_allclose(P.brightness(X, 0.3), [[0.5, 0.8, 1.0, 1.0]], atol=1e-6)
+    np.testing.assert_allclose(P.brightness(X, -0.3), [[0.0, 0.2, 0.6, 0.7]], atol=1e-6)
+
+
+def test_contrast_scales_the_spread_about_each_images_mean():
+    X = np.array([[0.2, 0.4, 0.6, 0.8], [0.0, 0.0, 1.0, 1.0]], np.float32)  # means 0.5 and 0.5
+    out = P.contrast(X, np.array([0.5, 3.0]))
+    np.testing.assert_allclose(out[0], [0.35, 0.45, 0.55, 0.65], atol=1e-6)
+    np.testing.assert_allclose(out[1], [0.0, 0.0, 1.0, 1.0], atol=1e-6)  # 0.5 ± 1.5, clipped
+    np.testing.assert_allclose(P.contrast(X[:1], 2.0), [[0.0, 0.3, 0.7, 1.0]], atol=1e-6)
+
+
+def test_gamma_raises_each_pixel_to_the_power():
+    X = np.array([[0.0, 0.25, 0.5, 1.0]], np.float32)
+    np.testing.assert_allclose(P.gamma(X, 2.0), [[0.0, 0.0625, 0.25, 1.0]], atol=1e-6)
+    np.testing.assert_allclose(P.gamma(X, 0.5), [[0.0, 0.5, np.sqrt(0.5), 1.0]], atol=1e-6)
+
+
+def test_noise_is_seeded_and_has_the_stated_spread():
+    X = np.full((4, 32 * 32), 0.5, np.float32)
+    first = P.noise(X, 0.05, np.random.default_rng(1))
+    np.testing.assert_array_equal(first, P.noise(X, 0.05, np.random.default_rng(1)))
+    assert not np.array_equal(first, P.noise(X, 0.05, np.random.default_rng(2)))
+    assert abs((first - X).std() - 0.05) < 0.003  # 10 σ from the clip: no clipping
+    assert abs((first - X).mean()) < 0.003
+
+
+def test_blur_is_scipys_gaussian_filter(images):
+    sigmas = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
+    blurred = grid(P.blur(images, sigmas))
+    for image, out, sigma in zip(grid(images), blurred, sigmas):
+        expected = ndimage.gaussian_filter(image, sigma, mode="nearest") if sigma else image
+        np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+def test_occlude_covers_the_stated_fraction_with_one_tone(images, hand):
+    for fraction in (0.05, 0.1, 0.25):
+        out = P.occlude(images, fraction, np.random.default_rng(0))
+        changed = out != images
+        width = round(SIDE * np.sqrt(fraction))
+        assert (changed.sum(axis=1) == width * width).all()  # random pixels: every covered one changes
+        assert abs(np.sqrt(changed.mean(axis=1)) - np.sqrt(fraction)).max() <= 0.5 / SIDE  # to the nearest pixel
+        for image, mask in zip(grid(out), grid(changed)):
+            rows, columns = np.nonzero(mask)
+            assert np.ptp(rows) + 1 == width and np.ptp(columns) + 1 == width  # one square
+            assert len(np.unique(image[mask])) == 1
+    photo, blob = hand
+    covered = P.occlude(np.repeat(photo, 20, axis=0), 0.1, np.random.default_rng(3)) != photo
+    hand_share = (covered & blob).sum(axis=1) / covered.sum(axis=1)
+    assert hand_share.min() > 0.2 and hand_share.mean() > 0.6  # over the hand (a quarter of the image)
+    assert blob.mean() < 0.3
+
+
+def test_background_changes_the_field_and_leaves_the_hand(hand):
+    photo, blob = hand
+    mask = P.background_mask(photo)[0]
+    hole = np.zeros((28, 28), bool)
+    r, q = np.meshgrid(np.arange(28), np.arange(28), indexing="ij")
+    hole[np.hypot(r - 11, q - 14) < 2] = True
+    np.testing.assert_array_equal(mask, ~blob & ~hole.reshape(-1))  # the field, darker corners too; not the hole
+    out = P.background(photo, 1.0, np.random.default_rng(0))[0]
+    np.testing.assert_array_equal(out[~mask], photo[0][~mask])  # hand and hole untouched
+    assert (np.abs(out - photo[0])[mask] > 0).mean() > 0.95
+    assert out[mask].mean() < photo[0][mask].mean() - 0.3  # a darker background
+    half = P.background(photo, 0.5, np.random.default_rng(0))[0]
+    np.testing.assert_allclose(half[mask] - photo[0][mask], (out[mask] - photo[0][mask]) / 2, atol=1e-5)
+
+
+def test_a_flat_image_is_all_background():
+    assert P.background_mask(np.full((2, 64), 0.7, np.float32)).all()
+
+
+@pytest.mark.parametrize("family", P.FAMILIES)
+def test_every_family_and_severity_keeps_shape_type_range_and_is_seeded(family, hand, images):
+    X = np.concatenate([np.repeat(hand[0], 2, axis=0), np.random.default_rng(1).uniform(0, 1, (2, 784))])
+    X = X.astype(np.float32)
+    before = X.copy()
+    for severity in (1, 2, 3, 4, 5):
+        out = P.perturb(X, family, severity, seed=4)
+        assert out.shape == X.shape and out.dtype == np.float32
+        assert out.min() >= 0.0 and out.max() <= 1.0
+        np.testing.assert_array_equal(out, P.perturb(X, family, severity, seed=4))
+    np.testing.assert_array_equal(X, before)  # the input is not changed
+    small = P.perturb(images, family, 5, seed=0)  # another side
+    assert small.shape == images.shape and small.dtype == np.float32
+
+
+GRADED = [family for family in P.FAMILIES if family != "mirror"]
+
+
+@pytest.mark.parametrize("family", GRADED)
+def test_a_higher_severity_changes_more(family, hand):
+    X = np.concatenate([np.repeat(hand[0], 3, axis=0), P.shift(hand[0], [[2, -1]]), P.mirror(hand[0])])
+    changes = [np.abs(P.perturb(X, family, severity, seed=2) - X).mean() for severity in (1, 2, 3, 4, 5)]
+    assert changes[0] > 0
+    assert all(later > earlier for earlier, later in zip(changes, changes[1:])), changes
+
+
+def test_the_random_choices_depend_on_the_seed(hand):
+    X = np.repeat(hand[0], 4, axis=0)
+    for family in ("rotate", "shift", "noise", "occlude", "background"):
+        assert not np.array_equal(P.perturb(X, family, 3, seed=0), P.perturb(X, family, 3, seed=1)), family
+
+
+def test_suite_yields_every_family_and_severity(images):
+    seen = [(family, severity) for family, severity, _ in P.suite(images[:1], severities=(1, 3))]
+    assert seen == [(family, severity) for family in P.FAMILIES for severity in (1, 3)]
+    family, severity, out = next(P.suite(images))
+    np.testing.assert_array_equal(out, P.perturb(images, family, severity))
+
+
+def test_unknown_family_or_severity_names_the_allowed_ones(images):
+    with pytest.raises(ValueError, match="mirror, rotate"):
+        P.perturb(images, "fog", 1)
+    with pytest.raises(ValueError, match="1, 2, 3, 4 and 5"):
+        P.perturb(images, "blur", 6)
+    with pytest.raises(ValueError, match="1, 2, 3, 4 and 5"):
+        P.perturb(images, "blur", 0)
+
+
+def test_every_family_has_five_severities():
+    assert set(P.SEVERITIES) == set(P.FAMILIES) == set(P.IDENTITY)
+    assert all(len(values) == 5 for values in P.SEVERITIES.values())
+
+
+def test_random_perturbations_leave_some_images_clean_and_stay_within_the_maximum(hand):
+    X = np.repeat(hand[0], 200, axis=0)
+    out = P.random_perturbations(X, np.random.default_rng(0), max_severity=3, clean_share=0.5)
+    assert out.shape == X.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+    clean = (out == X).all(axis=1).mean()
+    assert 0.4 < clean < 0.65  # half left as they are (and a few changed by nearly nothing)
+    again = P.random_perturbations(X, np.random.default_rng(0), max_severity=3, clean_share=0.5)
+    np.testing.assert_array_equal(out, again)
+    only_brighter = P.random_perturbations(X, np.random.default_rng(1), families=("brighten",), clean_share=0.0)
+    gain = (only_brighter - X).max(axis=1)
+    assert (gain >= 0).all() and gain.max() <= P.SEVERITIES["brighten"][2] + 1e-6
+    with pytest.raises(ValueError, match="families are"):
+        P.random_perturbations(X, np.random.default_rng(0), families=("fog",))
+
+
+def test_non_hands_are_seeded_images_of_every_kind():
+    X = P.non_hands(44, 20, seed=0)
+    kinds = P.non_hand_kinds(44)
+    assert X.shape == (44, 400) and X.dtype == np.float32 and 0 <= X.min() and X.max() <= 1
+    np.testing.assert_array_equal(X, P.non_hands(44, 20, seed=0))
+    assert not np.array_equal(X, P.non_hands(44, 20, seed=1))
+    np.testing.assert_array_equal(X[:11], P.non_hands(11, 20, seed=0))  # a longer set begins with a shorter one
+    assert sorted(set(kinds)) == sorted(P.NON_HAND_KINDS)
+    assert set(np.unique(kinds, return_counts=True)[1]) == {4}  # an equal share of each kind
+    flats = X[kinds == "flat"]
+    assert flats[0].max() == 0.0 and flats[1].min() == 1.0 and np.allclose(flats[2], 0.5)  # black, white, grey
+    assert (X[kinds != "flat"].std(axis=1) > 0.02).all()  # everything else has some structure
+
+
+def test_images_must_be_square_rows():
+    with pytest.raises(ValueError, match="side²"):
+        P.mirror(np.zeros((2, 10), np.float32))
