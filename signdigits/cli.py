@@ -1,4 +1,5 @@
-"""Command line: ``signdigits predict PHOTO [PHOTO …]`` and ``signdigits compare A B`` (also ``python -m signdigits``).
+"""Command line: ``signdigits predict PHOTO [PHOTO …]``, ``signdigits compare A B`` and ``signdigits export MODEL
+OUT.onnx`` (also ``python -m signdigits``).
 
 Each photo is preprocessed exactly as the pipeline did — read as a viewer shows it, grayscale, image_size²,
 divided by the pixel scale — with image_size, pixel scale and class names read from the model file, not from
@@ -6,13 +7,15 @@ params.yaml, so a model keeps working after the params change. The answer is a d
 probability, or "?" with the reason (``--json``: "digit": null and "reason") when the photo is too small to show
 a hand or unlike the photos the model was trained on (refusal.py): a refusal is an answer, exit status 0. A
 photo that cannot be read is reported on stderr (``--json``: its entry holds ``error`` instead of ``digit``), the
-others are still predicted, and the exit status is 1.
+others are still predicted, and the exit status is 1. ``export`` writes a model as an ONNX graph (``export.py``;
+needs the optional ``onnx`` package).
 """
 
 import argparse
 import json
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -90,6 +93,18 @@ def predict_photos(paths, model_path=DEFAULT_MODEL):
     return results
 
 
+def export_model(model_path, onnx_path):
+    """``signdigits export``: the model, checked as for prediction, written to ``onnx_path`` as an ONNX graph."""
+    from signdigits.export import OPSET, require_onnx, write_onnx
+
+    require_onnx()  # before anything else: without it nothing can be done
+    if Path(onnx_path).resolve() == Path(model_path).resolve():
+        raise UsageError(f"{onnx_path} is the model file itself; write the ONNX graph to another file")
+    net, _ = load_predictor(model_path)
+    size = write_onnx(net, onnx_path, model_path)
+    print(f"{onnx_path}\t{size} bytes\tONNX opset {OPSET}", flush=True)
+
+
 def main(argv=None) -> int:
     """Run the command line ``argv`` (default: sys.argv[1:]) and return its exit status; the process goes on."""
     parser = argparse.ArgumentParser(prog="signdigits", description=__doc__.split("\n\n")[0])
@@ -100,6 +115,9 @@ def main(argv=None) -> int:
     predict.add_argument("--json", action="store_true", help="print a JSON list instead of lines")
     compare = commands.add_parser("compare", help="do two runs differ on the same photos? (exact McNemar test)")
     compare.add_argument("runs", nargs=2, metavar="RUN", help="an experiment name, a git revision, or 'workspace'")
+    export = commands.add_parser("export", help="write a model as an ONNX graph, for any ONNX runtime")
+    export.add_argument("model", metavar="MODEL", help="model file, e.g. models/model.npz")
+    export.add_argument("output", metavar="OUT", help="the ONNX file to write, e.g. model.onnx")
     try:
         arguments = parser.parse_args(argv)
     except SystemExit as stop:  # --help, or a usage mistake argparse has already explained on stderr
@@ -112,6 +130,9 @@ def main(argv=None) -> int:
             from signdigits.compare import compare, report
 
             print(report(*arguments.runs, compare(*arguments.runs)))
+            return
+        if arguments.command == "export":
+            export_model(arguments.model, arguments.output)
             return
         results = predict_photos(arguments.photos, arguments.model)
         failed.extend(result for result in results if "error" in result)

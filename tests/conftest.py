@@ -436,3 +436,83 @@ def write_split():
 def child_env():
     """child_env(project, **env): the environment stages, dvc and the CLI run with in ``project``."""
     return _child_env
+
+
+# --- ONNX export: the exported graph against the network ------------------------------------------------------------
+PHOTO_NORM_EPSILON = 1e-4  # robustness issue 19's per-photo normalization: (x − mean) / √(var + ε)
+
+
+def _our_outputs(net, X):
+    """(classes (N,), probabilities (N, K)) from the network: ``predict_with_proba``, the probabilities as the
+    columns (1 − p, p) for one output. The two steps of robustness issue 19 are applied here as its spec says —
+    each row x replaced by (x − mean(x)) / √(var(x) + 1e-4) when ``net.photo_norm``, the logits divided by
+    ``metadata["temperature"]`` — and turned off in the network meanwhile, so that the reference is the same
+    whether or not the network applies them itself."""
+    photo_norm, metadata = getattr(net, "photo_norm", False), net.metadata
+    temperature = metadata.get("temperature", 1.0)
+    X = np.asarray(X, net.dtype)
+    if photo_norm:
+        X = (X - X.mean(axis=1, keepdims=True)) / np.sqrt(X.var(axis=1, keepdims=True) + PHOTO_NORM_EPSILON)
+    net.photo_norm, net.metadata = False, {key: v for key, v in metadata.items() if key != "temperature"}
+    try:
+        classes, P = net.predict_with_proba(X)  # a temperature T > 0 changes no class
+        if temperature != 1.0:
+            A = net._output(net._logits(net._input(X)) / net.dtype.type(temperature))
+            P = A[:, 0] if net.binary else A
+    finally:
+        net.photo_norm, net.metadata = photo_norm, metadata
+    return classes, (np.column_stack([1 - P, P]) if net.binary else P)
+
+
+def _onnx_parity(net, model, X, tolerance=1e-5):
+    """Run the exported ``model`` (bytes of an .onnx file) on the rows X (N, side²), reshaped to the graph's
+    (N, 1, side, side) pixels, with onnxruntime and with onnx's reference evaluator; assert that both give the
+    network's probabilities within ``tolerance`` (max abs) and its predicted classes. {runtime: max abs
+    difference}."""
+    import onnx
+    import onnxruntime
+    from onnx.reference import ReferenceEvaluator
+
+    side = int(np.sqrt(net.n_inputs))
+    pixels = np.ascontiguousarray(X, np.float32).reshape(-1, 1, side, side)
+    classes, expected = _our_outputs(net, X)
+    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+    outputs = {
+        "onnxruntime": session.run(None, {"pixels": pixels})[0],
+        "reference": ReferenceEvaluator(onnx.load_from_string(model)).run(None, {"pixels": pixels})[0],
+    }
+    differences = {}
+    for runtime, P in outputs.items():
+        assert P.shape == expected.shape and P.dtype == np.float32, (runtime, P.shape, P.dtype)
+        differences[runtime] = float(np.abs(P - expected).max())
+        assert differences[runtime] <= tolerance, (runtime, differences[runtime])
+        assert np.array_equal(P.argmax(axis=1), classes), runtime
+    return differences
+
+
+@pytest.fixture(scope="session")
+def onnx_parity():
+    """onnx_parity(net, model_bytes, X, tolerance=1e-5): the exported graph, run by onnxruntime and by onnx's
+    reference evaluator, gives the network's probabilities (within tolerance) and classes, the two steps of
+    robustness issue 19 included; returns {runtime: max abs difference}."""
+    return _onnx_parity
+
+
+def _exported_parity(project: Path) -> dict:
+    """The run's model ``project``/models/model.npz exported by `signdigits export` and checked by ``onnx_parity``
+    on every photo of its test split (issue 23's goal); prints and returns the max abs differences."""
+    from signdigits.cli import main
+    from signdigits.modelfile import load_model
+
+    model, out = project / "models/model.npz", project / "model.onnx"
+    assert main(["export", str(model), str(out)]) == 0
+    differences = _onnx_parity(load_model(model), out.read_bytes(), np.load(project / "data/split/X_test.npy"))
+    print(f"{model}: max abs difference {differences}, {out.stat().st_size} bytes of ONNX")
+    return differences
+
+
+@pytest.fixture(scope="session")
+def exported_parity():
+    """exported_parity(project): a built project's model, exported to ONNX, gives its probabilities and classes on
+    every test photo (onnxruntime and onnx's reference evaluator); {runtime: max abs difference}."""
+    return _exported_parity

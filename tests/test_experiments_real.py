@@ -26,7 +26,7 @@ def experiments(dvc, project):
     return [exp["revs"][0] for commit in table for exp in (commit.get("experiments") or [])]
 
 
-def test_ten_digit_configuration(built_copy, real_data, dvc, stages_run):
+def test_ten_digit_configuration(built_copy, real_data, dvc, stages_run, exported_parity):
     (command,) = readme_commands("dvc exp run -n ten-digits ")
     # cross-validation off: its five extra trainings check nothing here (the test split is the same either way)
     result = dvc(built_copy, *command, "-S", "split.folds=0", SIGN_DIGITS_DATA=real_data)
@@ -38,6 +38,7 @@ def test_ten_digit_configuration(built_copy, real_data, dvc, stages_run):
     assert metrics["test_accuracy"] > metrics["baseline_test_accuracy"]
     rows = (built_copy / "reports/predictions.csv").read_text().splitlines()[1:]
     assert {row.split(",")[0] for row in rows} == {str(d) for d in range(10)} and len(rows) == 413
+    exported_parity(built_copy)  # issue 23: the ONNX export gives the same probabilities
 
 
 def test_grid_search_with_the_queue(built_copy, real_data, dvc):
@@ -95,7 +96,7 @@ def test_artifacts_travel_through_a_remote(built_copy, real_data, tmp_path, dvc,
     assert all(stage not in status for stage in ("ingest", "split", "train", "evaluate")), status
 
 
-def test_ten_digit_cnn_configuration(built_copy, real_data, dvc):
+def test_ten_digit_cnn_configuration(built_copy, real_data, dvc, exported_parity):
     (command,) = readme_commands("dvc exp run -n ten-digits-cnn")
     dvc(built_copy, *command, "-S", "split.folds=0", SIGN_DIGITS_DATA=real_data)  # as above: no cross-validation
     metrics = json.loads((built_copy / "reports/metrics.json").read_text())
@@ -120,3 +121,4 @@ def test_ten_digit_cnn_configuration(built_copy, real_data, dvc):
         text=True,
     )
     assert result.returncode == 0 and json.loads(result.stdout)[0]["digit"] == "7"
+    exported_parity(built_copy)  # issue 23: the ONNX export gives the same probabilities

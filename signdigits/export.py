@@ -1,0 +1,215 @@
+"""ONNX export (``signdigits export MODEL.npz OUT.onnx``): a trained network, MLP or CNN, written as an ONNX graph,
+so that an ONNX runtime (onnxruntime on servers, phones and browsers, and others) runs it without this package.
+The graph is written node by node with the ``onnx`` package's helper API (no PyTorch round trip), opset OPSET,
+float32 throughout (whatever the model file's dtype):
+
+    pixels (N, 1, side, side), a photo's pixels divided by pixel_scale (in [0, 1])
+      → probabilities (N, K), K = len(classes): column k is P(classes[k]), each row sums to 1.
+
+A binary model (one sigmoid output p = P(classes[1])) gives the two columns (1 − p, p), so that every model
+answers in the same shape and a consumer takes the argmax and indexes ``classes`` without a special case.
+Inside, the steps of the network's own prediction (network.py, mlp.py, cnn.py), in its order:
+
+    X  = Flatten(pixels)                                (N, side²): a row in the model's pixel order (row-major)
+    photo_norm:   X ← (X − mean(X)) / √(var(X) + 1e-4)  per row, var the population variance
+    standardize:  X0 = (X − μ) / s                      μ per pixel, s one number, both from the model file
+    MLP:  Z = Gemm(g(Gemm(X0, W1, b1)), W2, b2)
+    CNN:  per block  Conv (k × k, "same" zero padding, bias b_l) → MaxPool 2 × 2 stride 2 → g, or with batch norm
+          Conv (no bias) → MaxPool → BatchNormalization (γ_l, shift b_l, running mean and variance, ε 1e-5) → g;
+          then Transpose NCHW → NHWC and Flatten (the model's flat order is channels last), Gemm → g → Gemm
+    temperature T (if the model records one): Z / T
+    output: Softmax(Z), or for one output p = Sigmoid(Z) and Concat(1 − p, p)
+
+Folded, i.e. not a node of its own: the block's bias b_l, which cnn.py adds after pooling, is the Conv's bias
+when the block has no batch norm: adding a per-channel constant commutes with a window's maximum (in floats
+too, rounding being monotonic, when the runtime adds the bias after the sum). Nothing else: batch norm's
+running statistics stay a BatchNormalization node (merging them into the Conv before the pooling would need
+γ > 0), and standardization, per-photo normalization and the temperature are nodes of their own, so the graph
+computes what ``Network.predict_proba`` does, step by step.
+
+Left out: what only training uses (dropout: prediction uses the whole network; augmentation; the batch's own
+statistics); reading a photo (EXIF orientation, sRGB, grayscale, centre crop, resize), which the consumer does as
+``signdigits predict`` does (metadata says how); and applying a refusal rule, whose settings go into the metadata.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from signdigits import __version__
+from signdigits.cnn import BN_EPSILON, CNN
+from signdigits.errors import UsageError
+from signdigits.files import write_outputs
+
+OPSET = 17  # ONNX 1.12 (2022): onnxruntime ≥ 1.13, OpenCV's DNN module and TensorRT read it
+PHOTO_NORM_EPSILON = 1e-4  # per-photo normalization: (x − mean) / √(var + ε), robustness issue 19
+INSTALL = 'pip install -e ".[onnx]"'
+INPUT, OUTPUT = "pixels", "probabilities"
+FIX = "retrain it with `dvc repro train`"
+
+
+def require_onnx():
+    """The ``onnx`` module, or a UsageError saying in one line how to install it."""
+    try:
+        import onnx
+    except ImportError:
+        raise UsageError(f"signdigits export needs the onnx package: {INSTALL}") from None
+    return onnx
+
+
+class GraphBuilder:
+    """Nodes and constants (initializers) of one graph; every node has one output, named as in the math."""
+
+    def __init__(self, onnx):
+        self.onnx, self.nodes, self.constants = onnx, [], []
+
+    def constant(self, name, value, dtype=np.float32):
+        self.constants.append(self.onnx.numpy_helper.from_array(np.asarray(value, dtype), name))
+        return name
+
+    def node(self, op, inputs, output, **attributes):
+        self.nodes.append(self.onnx.helper.make_node(op, list(inputs), [output], name=output, **attributes))
+        return output
+
+    def activation(self, name, Z, output):
+        return self.node({"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}[name], [Z], output)
+
+
+def _temperature(net, name) -> float:
+    """The calibration temperature T > 0 (robustness issue 19; 1 when the model records none)."""
+    temperature = net.metadata.get("temperature", 1.0)
+    valid = isinstance(temperature, int | float) and not isinstance(temperature, bool)
+    if not (valid and math.isfinite(temperature) and temperature > 0):
+        raise UsageError(f"{name} records temperature {temperature!r}, not a finite number > 0; {FIX}")
+    return float(temperature)
+
+
+def _refusal(net, name):
+    """The refusal rule (robustness issue 19) as the model records it: a mapping, or None."""
+    refusal = net.metadata.get("refusal")
+    if refusal is not None and not isinstance(refusal, dict):
+        raise UsageError(f"{name} records refusal {refusal!r}, not a mapping; {FIX}")
+    return refusal
+
+
+def _preprocessing(graph, net):
+    """X0 (N, side²) from the pixels: flattened, normalized per photo and standardized as the model says."""
+    X = graph.node("Flatten", [INPUT], "X", axis=1)
+    if getattr(net, "photo_norm", False):
+        mean = graph.node("ReduceMean", [X], "photo_mean", axes=[1], keepdims=1)
+        D = graph.node("Sub", [X, mean], "photo_centred")
+        var = graph.node("ReduceMean", [graph.node("Mul", [D, D], "photo_squares")], "photo_var", axes=[1])
+        epsilon = graph.constant("photo_epsilon", PHOTO_NORM_EPSILON)
+        scale = graph.node("Sqrt", [graph.node("Add", [var, epsilon], "photo_var_eps")], "photo_scale")
+        X = graph.node("Div", [D, scale], "X_photo")
+    if net.input_mean is not None:
+        centred = graph.node("Sub", [X, graph.constant("input_mean", net.input_mean)], "X_centred")
+        X = graph.node("Div", [centred, graph.constant("input_scale", net.input_scale)], "X0")
+    return X
+
+
+def _mlp_logits(graph, net, X0):
+    p = {name: graph.constant(name, value) for name, value in net.params.items()}
+    A1 = graph.activation(net.activation, graph.node("Gemm", [X0, p["W1"], p["b1"]], "Z1"), "A1")
+    return graph.node("Gemm", [A1, p["W2"], p["b2"]], "Z2")
+
+
+def _cnn_logits(graph, net, X0):
+    p = {name: graph.constant(name, value) for name, value in (net.params | net.running).items()}
+    k, pad = net.kernel_size, net.kernel_size // 2
+    shape = graph.constant("image_shape", [0, 1, net.side, net.side], np.int64)  # 0: keep N
+    A = graph.node("Reshape", [X0, shape], "A0")
+    for l in range(1, net.n_conv + 1):
+        conv_inputs = [A, p[f"W{l}"]] if net.batch_norm else [A, p[f"W{l}"], p[f"b{l}"]]
+        Z = graph.node("Conv", conv_inputs, f"Z{l}", kernel_shape=[k, k], pads=[pad] * 4, strides=[1, 1])
+        M = graph.node("MaxPool", [Z], f"M{l}", kernel_shape=[2, 2], strides=[2, 2])  # floor: odd edge dropped
+        if net.batch_norm:  # γ (M − μ) / √(σ² + ε) + b, with the running μ and σ²
+            statistics = [p[f"gamma{l}"], p[f"b{l}"], p[f"running_mean{l}"], p[f"running_var{l}"]]
+            M = graph.node("BatchNormalization", [M, *statistics], f"Mb{l}", epsilon=BN_EPSILON)
+        A = graph.activation(net.activation, M, f"A{l}")
+    # cnn.py flattens (N, H, W, C) maps: channels last, so the dense weights' rows are in NHWC order
+    flat = graph.node("Flatten", [graph.node("Transpose", [A], "A_nhwc", perm=[0, 2, 3, 1])], "flat", axis=1)
+    dense, output = net.n_conv + 1, net.n_conv + 2
+    Zh = graph.node("Gemm", [flat, p[f"W{dense}"], p[f"b{dense}"]], "Zh")
+    Ah = graph.activation(net.activation, Zh, "Ah")
+    return graph.node("Gemm", [Ah, p[f"W{output}"], p[f"b{output}"]], "Zo")
+
+
+def _probabilities(graph, net, Z, temperature):
+    if temperature != 1.0:
+        Z = graph.node("Div", [Z, graph.constant("temperature", temperature)], "Z_calibrated")
+    if not net.binary:
+        return graph.node("Softmax", [Z], OUTPUT, axis=1)
+    P1 = graph.node("Sigmoid", [Z], "P1")  # P(classes[1]), as predict_proba gives it
+    P0 = graph.node("Sub", [graph.constant("one", 1.0), P1], "P0")
+    return graph.node("Concat", [P0, P1], OUTPUT, axis=1)
+
+
+def _metadata(net, temperature, refusal) -> dict:
+    """The metadata_props: what a consumer needs to prepare a photo and read the output (strings, JSON where
+    not a single number)."""
+    meta = net.metadata
+    image_size, classes = int(meta["image_size"]), list(meta["classes"])
+    props = {
+        "classes": json.dumps(classes),
+        "image_size": str(image_size),
+        "pixel_scale": str(float(meta["pixel_scale"])),
+        "input": (
+            f"{INPUT}: float32 (N, 1, {image_size}, {image_size}), each a photo read as a viewer shows it (EXIF "
+            f"orientation applied, sRGB, grayscale), centre-cropped square, resized to {image_size}² (Lanczos), "
+            f"its 0-255 values divided by pixel_scale"
+        ),
+        "output": (
+            f"{OUTPUT}: float32 (N, {len(classes)}), column k the probability of classes[k]; each row sums to 1"
+            + ("; a binary model's one sigmoid output p is the pair (1 - p, p)" if net.binary else "")
+        ),
+        "opset": str(OPSET),
+        "format": net.FORMAT,
+        "architecture": json.dumps(net.architecture() | {"photo_norm": bool(getattr(net, "photo_norm", False))}),
+        "temperature": repr(temperature),
+    }
+    if refusal is not None:
+        props["refusal"] = json.dumps(refusal)
+    return props
+
+
+def to_onnx(net, name="the model"):
+    """The network as an onnx.ModelProto, checked by onnx.checker (with shape inference). ``net.metadata`` must
+    hold classes, image_size and pixel_scale (``cli.load_predictor`` checks them); ``name`` names the model in
+    an error."""
+    onnx = require_onnx()
+    helper, TensorProto = onnx.helper, onnx.TensorProto
+    temperature, refusal = _temperature(net, name), _refusal(net, name)
+    graph = GraphBuilder(onnx)
+    X0 = _preprocessing(graph, net)
+    Z = (_cnn_logits if isinstance(net, CNN) else _mlp_logits)(graph, net, X0)
+    _probabilities(graph, net, Z, temperature)
+    side, n_classes = int(round(math.sqrt(net.n_inputs))), max(2, net.n_outputs)
+    proto = helper.make_graph(
+        graph.nodes,
+        f"signdigits {net.FORMAT}",
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", 1, side, side])],
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N", n_classes])],
+        graph.constants,
+        doc_string=__doc__.split("\n\n")[0],
+    )
+    opset = [helper.make_opsetid("", OPSET)]
+    model = helper.make_model(
+        proto,
+        opset_imports=opset,
+        ir_version=helper.find_min_ir_version_for(opset),  # the newest IR would lock out older runtimes
+        producer_name="signdigits",
+        producer_version=__version__,
+    )
+    helper.set_model_props(model, _metadata(net, temperature, refusal))
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def write_onnx(net, path, name="the model"):
+    """``to_onnx(net, name)`` written to ``path`` all-or-nothing (``write_outputs``); returns the size in bytes."""
+    content = to_onnx(net, name).SerializeToString()
+    write_outputs({Path(path): content})
+    return len(content)
