@@ -33,14 +33,12 @@ if any(name in os.environ for name in BLAS_VARIABLES):  # before NumPy loads Ope
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import shlex  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
-from common import ROOT, copy_of_project, real_split, run  # noqa: E402
+from common import copy_of_project, readme_command, readme_configuration, real_split, run  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 from signdigits.cnn import BN_EPSILON, BN_MOMENTUM  # noqa: E402
@@ -52,25 +50,6 @@ MEASURE = (  # run the train stage as DVC does, as this process's only child; wr
     "import pathlib, resource, subprocess, sys; subprocess.run([sys.executable, 'stages/train.py'], check=True); "
     "pathlib.Path('{report}').write_text(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))"
 )
-
-
-def readme_command():
-    for line in (ROOT / "README.md").read_text().splitlines():
-        if line.startswith(CONFIGURATION):
-            return shlex.split(line)
-    sys.exit(f"README.md has no line starting with {CONFIGURATION!r}")
-
-
-def configuration():
-    """(params, classes): params.yaml's train section and filter.classes with the README line's -S overrides."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    command = readme_command()
-    for flag, value in zip(command, command[1:]):
-        if flag == "-S":
-            key, text = value.split("=", 1)
-            section, name = key.split(".", 1)
-            params[section][name] = yaml.safe_load(text)
-    return params["train"], params["filter"]["classes"]
 
 
 def blas_kernel():
@@ -204,7 +183,7 @@ def compare_fit(params, classes, epochs, repeats, threads):
 def pipeline():
     """(crossval.json or None, metrics.json, train stage seconds, peak MiB, whether the rerun wrote the same model
     file bit for bit) from the README line in a copy."""
-    command = readme_command()
+    command = readme_command(CONFIGURATION)
     with tempfile.TemporaryDirectory() as folder:
         project = copy_of_project(Path(folder))
         run(project, sys.executable, "-m", *command)  # dvc exp run … (every stage)
@@ -228,7 +207,8 @@ def main():
     )
     parser.add_argument("--fit-only", action="store_true", help="skip the pipeline run (accuracy, stage, memory)")
     options = parser.parse_args()
-    params, classes = configuration()
+    configured = readme_configuration(CONFIGURATION)
+    params, classes = configured["train"], configured["filter"]["classes"]
     batch_size = params["batch_size"] if options.batch_size is None else options.batch_size
     print(
         f"ten-digit CNN {params['conv_channels']}, kernel {params['kernel_size']}, dense {params['hidden_units']}, "

@@ -1,12 +1,15 @@
 """What the benchmarks share: the real dataset's split, built in-process from SIGN_DIGITS_DATA."""
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import time
 from functools import lru_cache
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -79,3 +82,24 @@ def copy_of_project(folder: Path) -> Path:
     ):
         subprocess.run(command, cwd=folder, check=True)
     return folder
+
+
+def readme_command(start: str) -> list[str]:
+    """The README's command line that starts with ``start``, split as the shell splits it."""
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith(start):
+            return shlex.split(line)
+    sys.exit(f"README.md has no line starting with {start!r}")
+
+
+def readme_configuration(start: str | None) -> dict:
+    """params.yaml's sections with the -S overrides of the README's line that starts with ``start`` (None: the
+    params as they are)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    command = readme_command(start) if start else []
+    for flag, value in zip(command, command[1:]):
+        if flag == "-S":
+            key, text = value.split("=", 1)
+            section, name = key.split(".", 1)
+            params[section][name] = yaml.safe_load(text)
+    return params

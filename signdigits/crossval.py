@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from signdigits import calibration, robustness
 from signdigits.choices import REFUSAL_SCORES
 from signdigits.network import TrainingConfig
-from signdigits.refusal import fit_stats, ood_score
+from signdigits.refusal import fit_stats, flat, ood_score
 from signdigits.stats import wilson_interval
 from signdigits.training import build_model, fit_options, progress, show_epoch
 
@@ -100,7 +100,7 @@ def calibrate(nets, X, y, folds, out_of_fold, refusal: dict, non_hands) -> dict:
     error and reliability bins before and after it; and refusal (the ``refusal`` params): for each score, its
     out-of-fold value on every training row and on the synthetic ``non_hands`` (each fold's network), the AUROC
     of the two, and for the configured score the threshold that refuses at most refusal.max_refused of the
-    validation photos, with the shares it refuses."""
+    validation photos, with the shares it refuses (of the non-hands: those below it, and the flat ones)."""
     Z, y = out_of_fold["logits"], np.asarray(y)
     # Only ever softened (T ≥ 1): a network right on nearly every validation photo fits a T below 1, sharper
     # probabilities, which photos from other hands, rooms and cameras do not earn. The NLL is convex in 1/T, so
@@ -114,7 +114,8 @@ def calibrate(nets, X, y, folds, out_of_fold, refusal: dict, non_hands) -> dict:
         report[f"reliability_{name}"] = {  # as JSON: an empty bin's mean confidence and accuracy are null
             key: [None if np.isnan(v) else round(float(v), 6) for v in values] for key, values in table.items()
         }
-    held_out = [folds == fold for fold in range(len(nets))]
+    k = len(nets)
+    held_out = [folds == fold for fold in range(k)]
     scores_in, scores_out = {}, {}
     for score in REFUSAL_SCORES:
         scores_in[score], scores_out[score] = np.zeros(len(y)), []
@@ -132,7 +133,7 @@ def calibrate(nets, X, y, folds, out_of_fold, refusal: dict, non_hands) -> dict:
         "score": chosen,
         "threshold": float(threshold),
         "refused_validation": round(float(np.mean(scores_in[chosen] < threshold)), 4),
-        "refused_non_hands": round(float(np.mean(scores_out[chosen] < threshold)), 4),
+        "refused_non_hands": round(float(np.mean((scores_out[chosen] < threshold) | np.tile(flat(non_hands), k))), 4),
     }
     return report
 

@@ -71,22 +71,23 @@ def refusal_report(net, X_test, y_test, predictions: Predictions, X_others) -> d
     """reports/refusal.json: the share of photos the model refuses among the clean test photos, synthetic
     non-hands (seed NON_HANDS_SEED) and photos of the digits it was not trained on (``X_others``, None: none), and
     how well its score tells the test photos from each of the others (AUROC), and its accuracy on the test photos
-    it answers. Without a refusal (cross-validation off) nothing is refused and there is no score."""
+    it answers. Without a refusal threshold (cross-validation off) only flat images are refused, and there is no
+    score."""
     side = int(round(np.sqrt(net.n_inputs)))
     others = {"non_hands": non_hands(500, side, seed=NON_HANDS_SEED)}
     if X_others is not None:
         others["other_digits"] = X_others
-    report = {"score": None, "threshold": None, "refused": {"test": 0.0} | dict.fromkeys(others, 0.0), "auroc": {}}
-    if net.refusal is None:
-        return report | {"accuracy_answered": round(float(np.mean(predictions.y_pred == y_test)), DECIMALS)}
-    score, threshold = net.refusal["score"], net.refusal["threshold"]
-    scores_in = ood_score(net, X_test, score, net.ood_stats, net.temperature, predictions.logits)
-    report |= {"score": score, "threshold": threshold}
+    report = {"score": None, "threshold": None, "refused": {}, "auroc": {}}
     report["refused"]["test"] = round(float(np.mean(predictions.refused)), DECIMALS)
     for name, X in others.items():
-        scores_out = ood_score(net, X, score, net.ood_stats, net.temperature)
-        report["refused"][name] = round(float(np.mean(scores_out < threshold)), DECIMALS)
-        report["auroc"][name] = round(calibration.ood_auroc(scores_in, scores_out), DECIMALS)
+        report["refused"][name] = round(float(np.mean(refused(net, X))), DECIMALS)
+    if net.refusal is not None:
+        score = net.refusal["score"]
+        report |= {"score": score, "threshold": net.refusal["threshold"]}
+        scores_in = ood_score(net, X_test, score, net.ood_stats, net.temperature, predictions.logits)
+        for name, X in others.items():
+            scores_out = ood_score(net, X, score, net.ood_stats, net.temperature)
+            report["auroc"][name] = round(calibration.ood_auroc(scores_in, scores_out), DECIMALS)
     answered = ~predictions.refused
     report["accuracy_answered"] = round(float(np.mean(predictions.y_pred[answered] == y_test[answered])), DECIMALS)
     return report

@@ -265,16 +265,17 @@ def blur(X: np.ndarray, sigma) -> np.ndarray:
     return _finish(out.reshape(n, side * side))
 
 
-def occlude(X: np.ndarray, fraction, rng: np.random.Generator) -> np.ndarray:
+def occlude(X: np.ndarray, fraction, rng: np.random.Generator, masks: np.ndarray | None = None) -> np.ndarray:
     """Each image with a square of one tone over fraction[n] of its area: side round(side √fraction) pixels, its
     tone uniform in [0, 1], its centre a pixel of the hand (a pixel outside background_mask; any pixel if there is
     none) drawn from ``rng``, moved as little as needed to lie inside the frame. The random draws do not depend on
-    the fractions: with one generator state, a larger fraction is a larger square about the same centre."""
+    the fractions: with one generator state, a larger fraction is a larger square about the same centre. ``masks``:
+    background_mask(X), if already computed."""
     X = _as_rows(X)
     n, side = len(X), image_side(X)
     fractions = _per_image(fraction, n)
     picks, tones = rng.random(n), rng.random(n)  # a position among the hand's pixels, a tone
-    hands = ~background_mask(X)
+    hands = ~(background_mask(X) if masks is None else masks)
     out = X.reshape(n, side, side).copy()
     for image, hand, f, pick, tone in zip(out, hands, fractions, picks, tones):
         width = int(round(side * np.sqrt(f)))
@@ -288,13 +289,13 @@ def occlude(X: np.ndarray, fraction, rng: np.random.Generator) -> np.ndarray:
     return _finish(out.reshape(n, side * side))
 
 
-def background(X: np.ndarray, strength, rng: np.random.Generator) -> np.ndarray:
+def background(X: np.ndarray, strength, rng: np.random.Generator, masks: np.ndarray | None = None) -> np.ndarray:
     """Each image's background (background_mask) replaced, with weight strength[n], by another: out = (1 − α) x + α b,
     α = strength · the mask softened at its edge inside the background (the mask times its own Gaussian blur of
     σ = 0.6 pixel, so the hand's pixels keep α = 0). The new background b = clip(t + a z, 0, 1): a tone t uniform
     in [0.03, 0.3] (darker than the dataset's white wall), and a texture z (unit-variance noise smoothed by a
     Gaussian of σ = side/10 to blobs a few pixels wide, a wall or cloth), of amplitude a uniform in [0.04, 0.12],
-    all drawn from ``rng`` independently of the strengths."""
+    all drawn from ``rng`` independently of the strengths. ``masks``: background_mask(X), if already computed."""
     X = _as_rows(X)
     n, side = len(X), image_side(X)
     strengths = _per_image(strength, n)
@@ -302,7 +303,7 @@ def background(X: np.ndarray, strength, rng: np.random.Generator) -> np.ndarray:
     amplitudes = rng.uniform(0.04, 0.12, n)
     textures = np.stack([_unit_blobs(rng, side, side / 10) for _ in range(n)])
     new = np.clip(tones[:, None, None] + amplitudes[:, None, None] * textures, 0, 1)
-    masks = background_mask(X).reshape(n, side, side).astype(np.float64)
+    masks = (background_mask(X) if masks is None else masks).reshape(n, side, side).astype(np.float64)
     soft = masks * np.stack([ndimage.gaussian_filter(mask, 0.6, mode="nearest") for mask in masks])
     alpha = strengths[:, None, None] * soft
     images = X.reshape(n, side, side).astype(np.float64)
@@ -321,9 +322,9 @@ def _check_family(family: str) -> None:
         raise ValueError(f"unknown perturbation family {family!r}; the families are {', '.join(FAMILIES)}")
 
 
-def _apply(X: np.ndarray, family: str, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _apply(X: np.ndarray, family: str, values: np.ndarray, rng: np.random.Generator, masks=None) -> np.ndarray:
     """Family ``family`` on each image n with parameter values[n] (in SEVERITIES' units), its random choices drawn
-    from ``rng`` in an order that does not depend on ``values``."""
+    from ``rng`` in an order that does not depend on ``values``; ``masks``: background_mask(X), if computed."""
     n, side = len(X), image_side(X)
     if family == "mirror":
         return mirror(X)
@@ -349,31 +350,33 @@ def _apply(X: np.ndarray, family: str, values: np.ndarray, rng: np.random.Genera
     if family == "blur":
         return blur(X, values * side / REFERENCE_SIDE)
     if family == "occlude":
-        return occlude(X, values, rng)
+        return occlude(X, values, rng, masks)
     if family == "background":
-        return background(X, values, rng)
+        return background(X, values, rng, masks)
     _check_family(family)
     raise AssertionError(family)  # every family is handled above
 
 
-def perturb(X: np.ndarray, family: str, severity: int, seed: int = 0) -> np.ndarray:
+def perturb(X: np.ndarray, family: str, severity: int, seed: int = 0, masks: np.ndarray | None = None) -> np.ndarray:
     """The images X under ``family`` at ``severity`` (1–5, SEVERITIES[family][severity − 1]); the random choices
     come from np.random.default_rng(seed), and are the same at every severity. An unknown family or severity is a
-    ValueError naming the allowed ones."""
+    ValueError naming the allowed ones. ``masks``: background_mask(X), if already computed (occlude, background)."""
     _check_family(family)
     if severity not in (1, 2, 3, 4, 5) or isinstance(severity, bool):
         raise ValueError(f"unknown severity {severity!r}; the severities are 1, 2, 3, 4 and 5")
     X = _as_rows(X)
     values = np.full(len(X), float(SEVERITIES[family][severity - 1]))
-    return _apply(X, family, values, np.random.default_rng(seed))
+    return _apply(X, family, values, np.random.default_rng(seed), masks)
 
 
 def suite(X: np.ndarray, severities: Sequence[int] = (1, 2, 3, 4, 5), seed: int = 0) -> Iterator:
     """(family, severity, perturb(X, family, severity, seed)) for every family of FAMILIES (in order) and every
-    severity of ``severities``: 60 perturbed copies of X with the defaults, made one at a time."""
+    severity of ``severities``: 60 perturbed copies of X with the defaults, made one at a time. X's background
+    masks, which occlude and background need at every severity, are found once."""
+    masks = background_mask(_as_rows(X))
     for family in FAMILIES:
         for severity in severities:
-            yield family, severity, perturb(X, family, severity, seed)
+            yield family, severity, perturb(X, family, severity, seed, masks)
 
 
 def random_perturbations(

@@ -13,7 +13,8 @@ a threshold chosen on the validation folds, never on the test split:
 The maths is in calibration.py; this module applies it to a network. Stage crossval scores each validation fold
 with the network that did not train on it and sets the threshold so that at most ``refusal.max_refused`` of
 those clean photos are refused; stage train stores it in the model file, and ``predict`` and ``evaluate`` use
-it. A photo too small to hold a hand is refused before the model sees it (``MIN_SIDE``).
+it. Two photos are refused before any score: one too small to hold a hand (``MIN_SIDE``), and a flat one (a
+wall, a lens cap, a blank screen: ``flat``), whose pixels spread less than any photo of the dataset by far.
 """
 
 import numpy as np
@@ -21,6 +22,14 @@ import numpy as np
 from signdigits import calibration
 
 MIN_SIDE = 16  # pixels: a photo whose shorter side is smaller cannot show a hand's fingers
+# The standard deviation of a photo's grey levels (in [0, 1]) below which it is flat. Every photo of the dataset
+# spreads 0.10 or more (median 0.14); the same photo half as bright, 0.05 or more.
+MIN_SPREAD = 0.03
+
+
+def flat(X) -> np.ndarray:
+    """Which rows of X (grey levels in [0, 1]) are flat: their standard deviation is below MIN_SPREAD."""
+    return np.asarray(X).std(axis=1) < MIN_SPREAD
 
 
 def fit_stats(net, X_train, y_train, score: str) -> dict:
@@ -42,9 +51,10 @@ def ood_score(net, X, score: str, stats: dict, temperature: float, Z=None) -> np
 
 
 def refused(net, X, Z=None) -> np.ndarray:
-    """Which rows of X the network refuses to answer (its stored score below its stored threshold); none if the
-    model file holds no refusal (a model trained without cross-validation, or before refusal existed)."""
+    """Which rows of X the network refuses to answer: the flat ones, and those whose score is below the model's
+    threshold (if the model file holds one: not a model trained without cross-validation, or before refusal
+    existed)."""
     if net.refusal is None:
-        return np.zeros(len(X), dtype=bool)
+        return flat(X)
     scores = ood_score(net, X, net.refusal["score"], net.ood_stats, net.temperature, Z)
-    return scores < net.refusal["threshold"]
+    return flat(X) | (scores < net.refusal["threshold"])

@@ -61,7 +61,7 @@ def calibrated_model(tmp_path):
     """A 3-class MLP with a temperature, a Mahalanobis refusal fitted on its training rows, saved and loaded."""
     rng = np.random.default_rng(3)
     y = np.arange(60) % 3
-    X = np.clip(rng.normal(0.2 + 0.3 * y[:, None], 0.05, size=(60, 16)), 0, 1).astype(np.float32)
+    X = np.clip(rng.normal(0.2 + 0.3 * y[:, None], 0.12, size=(60, 16)), 0, 1).astype(np.float32)
     net = MLP(16, 6, 3, "tanh", seed=0, standardize=True)
     net.fit(X, y, epochs=30, learning_rate=0.1)
     net.temperature = 1.7
@@ -131,7 +131,7 @@ def test_an_old_model_file_loads_uncalibrated_with_a_note(calibrated_model, tmp_
     np.savez(path, **(content | {"header": np.array(json.dumps(header))}))
     net = load_model(path)
     assert not net.calibrated and net.temperature == 1.0 and net.refusal is None
-    Image.new("L", (40, 40), 90).save(tmp_path / "photo.png")
+    Image.fromarray(np.tile(np.linspace(0, 255, 40), (40, 1)).astype(np.uint8)).save(tmp_path / "photo.png")
     result = predict(tmp_path / "photo.png", "--model", path)
     assert result.returncode == 0
     assert (
@@ -159,7 +159,8 @@ def test_predict_refuses_a_tiny_image_and_a_photo_unlike_the_training_photos(cal
     assert lines[0][1] == "?" and "4×4 pixels is too small to show a hand (under 16 pixels a side)" in lines[0][2]
     assert lines[1][1] == "?" and lines[1][2].startswith("unlike the photos it was trained on (mahalanobis score")
     assert lines[2][1] == "5" and float(lines[2][2]) > 0.5  # the second class, as trained
-    assert lines[3][1] != "?" or "too small" not in lines[3][2]  # 16 × 16 is large enough to be looked at
+    # 16 × 16 is large enough to be looked at, and, one flat grey, is refused for that: no hand
+    assert lines[3][1] == "?" and lines[3][2] == "a flat image, no hand (its grey levels spread 0.000 < 0.03)"
     answers = json.loads(predict(*paths, "--model", path, "--json").stdout)
     assert answers[0] == {"path": str(paths[0]), "digit": None, "probability": None, "reason": lines[0][2]}
     assert answers[1]["digit"] is None and answers[1]["guess"] in ("0", "5", "7") and answers[1]["reason"]

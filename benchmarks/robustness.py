@@ -1,0 +1,169 @@
+"""Robustness, calibration and refusal of the README's models against the goals of issue 19, on the real data.
+
+    SIGN_DIGITS_DATA=/path/to/dataset python benchmarks/robustness.py [--models default ten-digits-cnn …]
+
+For each model (the default params; the README's ``dvc exp run -n ten-digits`` and ``-n ten-digits-cnn`` lines),
+the pipeline's own functions run in this process on the real photos, as the stages run them: cross-validation
+(clean accuracy, accuracy under the perturbation suite, temperature, refusal threshold), the final training, and
+evaluate's figures on the test split. Every figure is printed beside its goal. Cost is measured on identical
+work in the same run: the stages' work without the robustness measurements (training and scoring the folds,
+training the final model, predicting the test split) against the same with them.
+"""
+
+import argparse
+import resource
+import time
+
+import numpy as np
+from common import readme_configuration, real_photos, real_split
+from threadpoolctl import threadpool_info
+
+from signdigits.choices import DIGITS
+from signdigits.crossval import calibrate, cross_validate, robustness_table
+from signdigits.evaluation import predict_split, refusal_report, robustness_on_test
+from signdigits.perturbations import non_hands
+from signdigits.preprocess import stratified_folds
+from signdigits.refusal import fit_stats
+from signdigits.robustness import HEADLINE_SEVERITIES, robust_accuracy
+from signdigits.training import train
+
+MODELS = {
+    "default": None,
+    "ten-digits": "dvc exp run -n ten-digits ",
+    "ten-digits-cnn": "dvc exp run -n ten-digits-cnn",
+}
+GOALS = {  # issue 19: (minimum clean CV, minimum robust CV, refused non-hands, refused other digits)
+    "default": {"cv_robust_accuracy": 0.95, "cv_accuracy_mean": 0.98, "refused_other_digits": 0.80},
+    "ten-digits": {},
+    "ten-digits-cnn": {"cv_robust_accuracy": 0.97, "cv_accuracy_mean": 0.99, "refused_non_hands": 0.95},
+}
+ECE_GOAL, REFUSED_CLEAN_GOAL, FAMILY_GOAL, MIRROR_GAP_GOAL = 0.02, 0.02, 0.90, 0.01
+CNN_SECONDS_GOAL, CNN_MIB_GOAL, COST_GOAL = 120.0, 250.0, 1.5
+
+
+def blas_kernel():
+    blas = [f"{i['internal_api']} {i['version']} ({i.get('architecture')} kernel)" for i in threadpool_info()]
+    return ", ".join(i for i in blas if "blas" in i) or "unknown"
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def measure(name: str) -> dict:
+    """Every figure of one model, and the seconds of its core work and of the robustness work."""
+    params = readme_configuration(MODELS[name])
+    classes, train_params = params["filter"]["classes"], params["train"]
+    X_train, X_test, y_train, y_test = real_split(classes)
+    folds = stratified_folds(y_train, params["split"]["folds"], params["split"]["seed"])
+    seconds = {}
+
+    start = time.perf_counter()
+    _, per_fold, out_of_fold, nets = cross_validate(train_params, X_train, y_train, folds, len(classes))
+    seconds["cross-validation"] = time.perf_counter() - start
+    start = time.perf_counter()
+    robust_cv = robustness_table(nets, X_train, y_train, folds)
+    calibrated = calibrate(nets, X_train, y_train, folds, out_of_fold, params["refusal"], non_hands(500, 28))
+    seconds["cross-validation's robustness and calibration"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    net, _ = train(train_params, X_train, y_train, n_classes=len(classes), label=None)
+    seconds["final training"] = time.perf_counter() - start
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    net.temperature = calibrated["temperature"]
+    net.refusal = {key: calibrated["refusal"][key] for key in ("score", "threshold")}
+    net.ood_stats = fit_stats(net, X_train, y_train, net.refusal["score"])
+
+    split = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
+    start = time.perf_counter()
+    predictions = predict_split(net, split)
+    seconds["predicting the test split"] = time.perf_counter() - start
+    start = time.perf_counter()
+    robust_test = robustness_on_test(net, split)
+    others = tuple(d for d in DIGITS if d not in classes)
+    X_others = real_photos(others, 28)[0] if others else None
+    refusals = refusal_report(net, X_test, y_test, predictions, X_others)
+    seconds["evaluate's robustness and refusals"] = time.perf_counter() - start
+
+    accuracy = [f["accuracy"] for f in per_fold]
+    column = HEADLINE_SEVERITIES[-1] - 1
+    return {
+        "cv_accuracy_mean": float(np.mean(accuracy)),
+        "cv_accuracy_std": float(np.std(accuracy)),
+        "cv_robust_accuracy": robust_accuracy(robust_cv),
+        "cv_severity_3": {family: accuracies[column] for family, accuracies in robust_cv.items()},
+        "oof_accuracy": float(np.mean(out_of_fold["predicted"] == y_train)),
+        "calibrated": calibrated,
+        "test_accuracy": float(np.mean(predictions.y_pred == y_test)),
+        "test_robust_accuracy": robust_accuracy(robust_test),
+        "refusals": refusals,
+        "seconds": seconds,
+        "peak_mib": peak_mib,
+    }
+
+
+def row(label: str, figure: str, goal: str | None = None, met: bool | None = None) -> None:
+    """One line of the report: the figure, then its goal and whether it is met, if it has one."""
+    print(f"  {label:<26}{figure}" + (f"   goal {goal}: {verdict(met)}" if goal else ""))
+
+
+def report(name: str, figures: dict) -> None:
+    goals = GOALS[name]
+    calibrated, refusals, seconds = figures["calibrated"], figures["refusals"], figures["seconds"]
+    chosen, refused = calibrated["refusal"], refusals["refused"]
+    print(f"\n{name}: {MODELS[name] or 'the default params'}")
+
+    clean, robust = figures["cv_accuracy_mean"], figures["cv_robust_accuracy"]
+    clean_text = f"{clean:.4f} ± {figures['cv_accuracy_std']:.4f} (out-of-fold {figures['oof_accuracy']:.4f})"
+    goal = goals.get("cv_accuracy_mean")
+    row("clean CV", clean_text, goal and f"≥ {goal}", goal and clean >= goal)
+    goal = goals.get("cv_robust_accuracy")
+    row("cv_robust_accuracy", f"{robust:.4f} (severities 1–3)", goal and f"≥ {goal}", goal and robust >= goal)
+    at_3 = figures["cv_severity_3"]
+    row("severity 3, per family", ", ".join(f"{family} {value:.3f}" for family, value in at_3.items()))
+    worst = min(at_3, key=at_3.get)
+    row("worst family at 3", f"{worst} {at_3[worst]:.4f}", f"≥ {FAMILY_GOAL}", at_3[worst] >= FAMILY_GOAL)
+    gap = figures["oof_accuracy"] - at_3["mirror"]
+    row("mirrored below clean", f"{gap:+.4f}", f"≤ {MIRROR_GAP_GOAL}", gap <= MIRROR_GAP_GOAL)
+    ece = calibrated["ece_after"]
+    ece_text = f"{calibrated['ece_before']:.4f} → {ece:.4f} (temperature {calibrated['temperature']:.3f})"
+    row("ECE out-of-fold", ece_text, f"≤ {ECE_GOAL}", ece <= ECE_GOAL)
+    share = chosen["refused_validation"]
+    row(f"refused clean ({chosen['score']})", f"{share:.4f}", f"≤ {REFUSED_CLEAN_GOAL}", share <= REFUSED_CLEAN_GOAL)
+    row("non-hand AUROC per score", str(calibrated["non_hand_auroc"]) + " (folds)")
+    goal = goals.get("refused_non_hands")
+    share = refused["non_hands"]
+    text = f"{share:.4f} (final model; {chosen['refused_non_hands']:.4f} folds), AUROC {refusals['auroc']['non_hands']}"
+    row("non-hands refused", text, goal and f"≥ {goal}", goal and share >= goal)
+    if "other_digits" in refused:
+        goal, share = goals.get("refused_other_digits"), refused["other_digits"]
+        text = f"{share:.4f}, AUROC {refusals['auroc']['other_digits']}"
+        row("other digits refused", text, goal and f"≥ {goal}", goal and share >= goal)
+    test_text = (
+        f"accuracy {figures['test_accuracy']:.4f}, robust {figures['test_robust_accuracy']:.4f}, refused "
+        f"{refused['test']:.4f}, accuracy of the answered {refusals['accuracy_answered']:.4f}"
+    )
+    row("test split", test_text)
+    row("seconds", ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
+    ratio = sum(seconds.values()) / sum(v for k, v in seconds.items() if "robustness" not in k)
+    if name == "default":
+        row("with robustness / without", f"{ratio:.2f}", f"≤ {COST_GOAL}", ratio <= COST_GOAL)
+    else:
+        row("with robustness / without", f"{ratio:.2f}")
+    if name == "ten-digits-cnn":
+        final, mib = seconds["final training"], figures["peak_mib"]
+        row("final training", f"{final:.1f} s", f"≤ {CNN_SECONDS_GOAL:.0f} s", final <= CNN_SECONDS_GOAL)
+        row("peak memory (process)", f"{mib:.0f} MiB", f"≤ {CNN_MIB_GOAL:.0f} MiB", mib <= CNN_MIB_GOAL)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    options = parser.parse_args()
+    print(f"BLAS: {blas_kernel()}")
+    for name in options.models:
+        report(name, measure(name))
+
+
+if __name__ == "__main__":
+    main()
