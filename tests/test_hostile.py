@@ -48,6 +48,19 @@ PARAMS_CASES = {
     "not a mapping": (None, "- ingest\n- train\n", "is not a mapping of sections ingest, filter, split, train"),
     "empty file": (None, "", "is not a mapping of sections"),
     "binary garbage": (None, b"\xff\xfe\x00garbage", "is not valid YAML"),
+    # YAML 1.1 read these as 100 and false, while DVC (YAML 1.2) records the strings: refused, naming the key
+    "sexagesimal epochs": ("epochs: 100", "epochs: 1:40", "train.epochs = '1:40' is not allowed; expected an integer"),
+    "standardize off": ("standardize: true", "standardize: off", "train.standardize = 'off' is not allowed"),
+    "seed 2**64": ("seed: 42", "seed: 18446744073709551616", "split.seed = 18446744073709551616 is not allowed"),
+    "anchor bomb": (
+        None,
+        "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        + "".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")),
+        "params.yaml: line 1 defines anchor &a; write each value out, without anchors, aliases or deep nesting",
+    ),
+    "alias": ("seed: 0", "seed: *s", "refers to anchor &s (*s)"),
+    "nested 10,000 deep": (None, "train: " + "[" * 10000 + "]" * 10000, "line 1 nests more than 8 levels deep"),
+    "1 MB of comments": (None, "# padding\n" * 100_000, "params.yaml is larger than the limit of 64 KiB"),
 }
 
 
@@ -77,6 +90,36 @@ def test_params_file_missing(tiny_copy, run_stage, artifacts, failed_cleanly):
     before = artifacts(tiny_copy)
     message = "params.yaml not found; run from the project root"
     failed_cleanly(run_stage(tiny_copy, "source"), message, tiny_copy, before)
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("folder", "params.yaml is a folder; make it the project's parameter file"),
+        ("fifo", "params.yaml is a named pipe (FIFO), not a regular file"),
+        ("/dev/zero", "params.yaml is a device, not a regular file"),
+    ],
+)
+def test_params_file_that_is_not_a_file(case, message, tiny_copy, child_env, artifacts, failed_cleanly):
+    """Read only a regular file: a FIFO with no writer would block the stage, /dev/zero would never end."""
+    path = tiny_copy / "params.yaml"
+    path.unlink()
+    if case == "folder":
+        path.mkdir()
+    elif case == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    before = artifacts(tiny_copy)
+    result = subprocess.run(
+        [sys.executable, "stages/source.py"],
+        cwd=tiny_copy,
+        env=child_env(tiny_copy),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    failed_cleanly(result, message, tiny_copy, before)
 
 
 # --- sources: photo trees, zips and .npz files that try to break ingest -----------------------------------------------
