@@ -38,8 +38,18 @@ def to_bytes(content) -> bytes:
     raise TypeError(f"cannot write {type(content).__name__}")
 
 
-# Signals that end a stage: held back while the renames run, so an interrupt never leaves half the new outputs.
+# Signals that stop a stage: held back while the renames run, so an interrupt never leaves half the new outputs.
 STOPPING_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def hold_signals():
+    """Hold SIGINT and SIGTERM back (they stay pending) until ``release_signals`` of what this returns."""
+    return signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING_SIGNALS)
+
+
+def release_signals(previous) -> None:
+    """Undo ``hold_signals``: a signal that came meanwhile takes effect now (nested holds keep it pending)."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _remove_stale_temporaries(path: Path) -> None:
@@ -64,12 +74,12 @@ def write_outputs(outputs: dict) -> None:
             temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             staged.append((temporary, path))
             temporary.write_bytes(data)
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING_SIGNALS)
+        held = hold_signals()
         try:
             for temporary, path in staged:
                 os.replace(temporary, path)
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            release_signals(held)
     except OSError as error:
         reason = error.strerror or str(error)
         raise UsageError(

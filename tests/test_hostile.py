@@ -569,3 +569,76 @@ def test_readme_grid_table_fits_120_columns(tiny_copy, tiny_tree, root, dvc):
         cells = row.split("]", 1)[1].split()
         assert all(str(train[key]) in cells for key in varied), row
         assert all(f"{metrics[column]:.5g}" in cells for column in accuracies), row
+
+
+# --- kills: a stage stopped part-way leaves the previous results, and nothing DVC would hash ---------------------
+KILLED_WHILE_WRITING = """
+import os, pathlib, signal
+_write = pathlib.Path.write_bytes
+
+def write_bytes(self, data):
+    _write(self, data[: len(data) // 2])
+    if self.name.endswith(".tmp"):
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or a power cut would, mid-file
+    return _write(self, data)
+
+pathlib.Path.write_bytes = write_bytes
+"""
+
+
+def test_sigkill_while_writing_leaves_nothing_for_dvc_to_hash(
+    tiny_copy, tiny_tree, tmp_path, run_stage, dvc, artifacts
+):
+    """SIGKILL runs no clean-up: the killed ingest leaves its temporary file in data/raw, a folder DVC hashes as one
+    output. The next `dvc repro` reruns ingest, which removes it before writing: every artifact, dvc.lock (data/raw
+    still 2 files) included, is as the build left it."""
+    (tmp_path / "kill").mkdir()
+    (tmp_path / "kill" / "sitecustomize.py").write_text(KILLED_WHILE_WRITING)
+    before = artifacts(tiny_copy)
+    killed = run_stage(
+        tiny_copy, "ingest", SIGN_DIGITS_DATA=tiny_tree, PYTHONPATH=f"{tiny_copy}{os.pathsep}{tmp_path / 'kill'}"
+    )
+    assert killed.returncode == -9
+    assert [p.name for p in (tiny_copy / "data" / "raw").glob(".*.tmp")]  # what a SIGKILL leaves
+    dvc(tiny_copy, "repro", SIGN_DIGITS_DATA=tiny_tree)
+    assert not list((tiny_copy / "data" / "raw").glob(".*.tmp"))
+    assert artifacts(tiny_copy) == before
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
+def test_stopped_crossval_keeps_the_previous_results(stop, tiny_copy, child_env, set_params, artifacts):
+    """`kill` (SIGTERM) or Ctrl-C (SIGINT) while crossval trains, after DVCLive has emptied reports/history/ and
+    logged epochs of the new run: one line, and every artifact, the history included, the previous run's."""
+    import signal
+
+    set_params(tiny_copy, train={"epochs": 100000})
+    before = artifacts(tiny_copy)
+    history = tiny_copy / "reports" / "history" / "plots" / "metrics" / "train_loss.tsv"
+    process = subprocess.Popen(
+        [sys.executable, "stages/crossval.py"],
+        cwd=tiny_copy,
+        env=child_env(tiny_copy),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(600):  # until the new run has logged a few epochs
+            time.sleep(0.1)
+            if (
+                history.exists()
+                and "\n3\t" in history.read_text()
+                and history.read_bytes() != before["reports/history/plots/metrics/train_loss.tsv"]
+            ):
+                break
+        else:
+            raise AssertionError("crossval logged no epoch")
+        process.send_signal(getattr(signal, stop))
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + getattr(signal, stop), stderr
+    assert stderr.strip().splitlines() == [f"error: {stderr.split('error: ')[1].strip()}"], stderr
+    assert f"stopped by {stop}" in stderr and "Traceback" not in stderr
+    assert artifacts(tiny_copy) == before
+    assert not [p for p in tiny_copy.rglob("*.tmp") if ".dvc" not in p.parts]
