@@ -9,7 +9,6 @@ status is 1.
 
 import argparse
 import json
-import math
 import sys
 
 import numpy as np
@@ -17,6 +16,7 @@ import numpy as np
 from signdigits.errors import UsageError, exit_code
 
 DEFAULT_MODEL = "models/model.npz"
+MAX_PIXEL_SCALE = 65535  # pixels are divided by the scale: 255 for 8-bit photos, at most 65535 (16-bit)
 
 
 def load_predictor(model_path):
@@ -35,8 +35,9 @@ def load_predictor(model_path):
         problem = f"classes {classes!r}, not a list of names"
     elif isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
         problem = f"image_size {image_size!r}, not a whole number of pixels ≥ 1"
-    elif isinstance(scale, bool) or not isinstance(scale, int | float) or not (math.isfinite(scale) and scale > 0):
-        problem = f"pixel_scale {scale!r}, not a finite number > 0"
+    elif isinstance(scale, bool) or not isinstance(scale, int | float) or not 1 <= scale <= MAX_PIXEL_SCALE:
+        # compared, not converted: a JSON integer of 400 digits overflows a float; 1e-300 would make every input inf
+        problem = f"pixel_scale {scale!r:.40}, not a number in [1, {MAX_PIXEL_SCALE}] (the largest pixel value)"
     if problem:
         raise UsageError(f"{model_path} records {problem}; retrain it with `dvc repro train`")
     if image_size**2 != net.n_inputs or len(classes) != max(2, net.n_outputs):

@@ -436,6 +436,140 @@ def test_predict_with_a_bad_model_predicts_nothing(case, message, tiny_copy, tin
     assert result.stdout == ""
 
 
+def measured(args, cwd, env, timeout=60):
+    """Run ``args``; (CompletedProcess, peak resident memory in bytes of that process alone, from wait4)."""
+    import resource
+    import tempfile
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=err)
+        timer = __import__("threading").Timer(timeout, process.kill)  # a hang fails the test, not the suite
+        timer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            timer.cancel()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        result = subprocess.CompletedProcess(args, process.returncode, out.read().decode(), err.read().decode())
+    return result, usage.ru_maxrss * 1024 if resource.getpagesize() else 0  # ru_maxrss is in KiB on Linux
+
+
+def npz(path, members, deflated=()):
+    """A zip of .npy members {name: array, or the member's raw bytes}; ``deflated`` names the compressed ones."""
+    import io
+
+    with zipfile.ZipFile(path, "w") as out:
+        for name, content in members.items():
+            if isinstance(content, np.ndarray):
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, content, allow_pickle=False)
+                content = buffer.getvalue()
+            method = zipfile.ZIP_DEFLATED if name in deflated else zipfile.ZIP_STORED
+            out.writestr(f"{name}.npy", content, compress_type=method)
+    return path
+
+
+def hostile_model(case, good, folder):
+    """The hostile model file of ``case``, made from the arrays of the good model ``good``; its path."""
+    path = folder / f"{case.replace(' ', '_').replace('/', '_')}.npz"
+    with np.load(good, allow_pickle=False) as arrays:
+        members = {name: arrays[name] for name in arrays.files}
+    header = json.loads(str(members["header"]))
+    if case.startswith("pixel_scale"):
+        header["metadata"]["pixel_scale"] = {"pixel_scale 1e-300": 1e-300, "pixel_scale 1e308": 1e308}.get(case)
+        text = json.dumps(header)
+        if case == "pixel_scale 10**400":
+            text = text.replace('"pixel_scale": null', '"pixel_scale": 1' + "0" * 400)
+        members["header"] = np.array(text)
+    elif case == "deflated W1 of 1 GB":
+        # a consistent architecture of 2,000,000 inputs: its W1, 1 GB of zeros, deflated to about 1 MB
+        n_inputs, n_hidden, dtype = 2_000_000, members["W1"].shape[1], members["W1"].dtype
+        header["architecture"]["n_inputs"] = n_inputs
+        members["header"] = np.array(json.dumps(header))
+        members["input_mean"] = np.zeros(n_inputs, dtype)
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+            for name, content in members.items():
+                if name != "W1":
+                    out.writestr(f"{name}.npy", npz_member(content))
+            with out.open("W1.npy", "w", force_zip64=True) as member:
+                shape = (n_inputs, n_hidden)
+                np.lib.format.write_array_header_1_0(
+                    member, {"descr": dtype.str, "fortran_order": False, "shape": shape}
+                )
+                zeros = bytes(n_hidden * dtype.itemsize * 10_000)
+                for _ in range(n_inputs // 10_000):
+                    member.write(zeros)
+        return path
+    elif case == "shape of 1.86 TiB":
+        # an architecture of 2**20 inputs and 2**19 hidden units, and .npy headers that agree with it (W1 alone
+        # 2**39 floats) on members of a few bytes each
+        header["architecture"] |= {"n_inputs": 2**20, "n_hidden": 2**19}
+        members["header"] = np.array(json.dumps(header))
+        shapes = {"W1": (2**20, 2**19), "b1": (2**19,), "W2": (2**19, 1), "input_mean": (2**20,)}
+        for name, shape in shapes.items():
+            dtype = members[name].dtype
+            buffer = __import__("io").BytesIO()
+            np.lib.format.write_array_header_1_0(buffer, {"descr": dtype.str, "fortran_order": False, "shape": shape})
+            members[name] = buffer.getvalue() + bytes(64)
+    elif case == "directory declares 4 GiB":
+        npz(path, members)
+        data = bytearray(path.read_bytes())
+        start = data.index(b"PK\x01\x02")  # the first member's central-directory entry: its uncompressed size
+        struct.pack_into("<I", data, start + 24, 0xFFFFFFF0)
+        path.write_bytes(bytes(data))
+        return path
+    elif case == "header of 2 MB":
+        header["metadata"]["notes"] = "x" * 2**21
+        members["header"] = np.array(json.dumps(header))
+    elif case == "folder":
+        path.mkdir()
+        return path
+    elif case == "fifo":
+        os.mkfifo(path)
+        return path
+    elif case == "/dev/zero":
+        path.symlink_to("/dev/zero")
+        return path
+    return npz(path, members)
+
+
+def npz_member(array) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+HOSTILE_MODELS = {
+    "pixel_scale 1e-300": "records pixel_scale 1e-300, not a number in [1, 65535]",
+    "pixel_scale 1e308": "records pixel_scale 1e+308, not a number in [1, 65535]",
+    "pixel_scale 10**400": "records pixel_scale 1000000000000000000000000000000000000000, not a number in [1, 65535]",
+    "deflated W1 of 1 GB": "holds compressed arrays of 984 MiB, more than the limit of 64 MiB",
+    "shape of 1.86 TiB": "W1.npy declares 192 bytes, but its shape (1048576, 524288) (float32) needs 2,199,02",
+    "directory declares 4 GiB": "more than the limit of 2 GiB for a model file",
+    "header of 2 MB": "its header is 8.0 MiB, more than the limit of 1 MiB",
+    "folder": "is a folder; give the model file (.npz)",
+    "fifo": "is a named pipe (FIFO), not a regular file; give the model file (.npz)",
+    "/dev/zero": "is a device, not a regular file",
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_MODELS)
+def test_hostile_model_files(case, tiny_copy, tiny_tree, child_env, artifacts, failed_cleanly):
+    """A model file made to mislead, exhaust memory or hang: one line, nothing predicted, under 500 MB of memory
+    and a minute."""
+    model = hostile_model(case, tiny_copy / "models" / "model.npz", tiny_copy)
+    photo = tiny_tree / "Dataset" / "0" / "IMG_0.JPG"
+    before = artifacts(tiny_copy)
+    args = [sys.executable, "-m", "signdigits", "predict", "--model", str(model), str(photo)]
+    result, peak = measured(args, tiny_copy, child_env(tiny_copy))
+    failed_cleanly(result, HOSTILE_MODELS[case], tiny_copy, before)
+    assert result.stdout == ""
+    assert peak < 500 * 2**20, peak
+
+
 # --- whole runs: `dvc repro` keeps the previous results when a stage fails ------------------------------------------
 def test_every_output_persists_through_a_failing_rerun(root):
     """DVC deletes a stage's outputs before running it unless they are `persist: true`; every stage's are, and
