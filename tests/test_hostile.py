@@ -363,6 +363,7 @@ def predict(project, *args):
         text=True,
         cwd=project,
         env={**os.environ, "PYTHONPATH": str(project)},
+        timeout=120,  # a photo that hangs predict fails the test
     )
 
 
@@ -378,6 +379,13 @@ def bad_photo(case, folder):
         path.write_bytes(png_header(20000, 20000))
     elif case == "loop":
         path.symlink_to(path)
+    elif case == "fifo":
+        os.mkfifo(path)  # nobody writes to it: a plain open would wait forever
+    elif case == "device":
+        path.symlink_to("/dev/zero")  # endless zeros
+    elif case == "huge":
+        with open(path, "wb") as sparse:
+            sparse.truncate(65 * 2**20)
     return path
 
 
@@ -388,6 +396,9 @@ PREDICT_CASES = {
     "bomb": "bomb.png is larger than the limit of 50,000,000 pixels; shrink it",
     "folder": "a_folder is a folder, not a photo",
     "loop": "loop.jpg is corrupt or not an image",
+    "fifo": "fifo.jpg is a named pipe (FIFO), not a regular file; give a photo file (JPEG or PNG)",
+    "device": "device.jpg is a device, not a regular file",
+    "huge": "huge.jpg is more than the limit of 64 MiB for one photo; shrink it",
 }
 
 
@@ -408,6 +419,54 @@ def test_predict_reports_a_bad_photo_and_predicts_the_rest(case, tiny_copy, tiny
     assert [entry["path"] for entry in entries] == [str(good[0]), str(bad), str(good[1])]
     assert PREDICT_CASES[case] in entries[1]["error"] and "digit" not in entries[1]
     assert [entries[0]["digit"], entries[2]["digit"]] == ["0", "5"]
+    assert artifacts(tiny_copy) == before
+
+
+def jpeg_with_exif() -> bytes:
+    """A 64 × 64 JPEG with the EXIF block a phone writes: orientation, camera, dates, exposure, GPS."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif.update({0x0112: 6, 0x010F: "Apple", 0x0110: "iPhone", 0x0131: "17.0", 0x0132: "2024:01:01 00:00:00"})
+    exif[0x011A] = 72.0
+    exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 31.0, 12.5)})  # GPS
+    exif.get_ifd(0x8769).update({0x9003: "2024:01:01 00:00:00", 0x829A: 0.01})  # Exif: date, exposure
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90, exif=exif)
+    return buffer.getvalue()
+
+
+def test_fuzzed_exif_gives_a_prediction_or_one_line(tiny_copy, tiny_tree, tmp_path, artifacts):
+    """600 mutations (1 to 4 random bytes each, fixed seed) of a JPEG's EXIF block, predicted in one batch between
+    two good photos: each photo is a prediction or one `error:` line, in order, and nothing else is printed (no
+    traceback, no Pillow warning)."""
+    good = tiny_tree / "Dataset" / "0" / "IMG_0.JPG"
+    data = jpeg_with_exif()
+    start = data.index(b"Exif\0\0") + 6
+    length = int.from_bytes(data[start - 8 : start - 6], "big") - 8  # the APP1 segment's length, less "Exif\0\0"
+    rng = np.random.default_rng(24)
+    photos = [good]
+    for i in range(600):
+        mutated = bytearray(data)
+        for _ in range(rng.integers(1, 5)):
+            mutated[start + int(rng.integers(0, length))] = int(rng.integers(0, 256))
+        photos.append(tmp_path / f"fuzz{i:03d}.jpg")
+        photos[-1].write_bytes(bytes(mutated))
+    photos.append(good)
+    before = artifacts(tiny_copy)
+    started = time.monotonic()
+    result = predict(tiny_copy, *photos)
+    assert time.monotonic() - started < 30
+    predicted = [line.split("\t")[0] for line in result.stdout.splitlines()]
+    failed = [line.split("error: ", 1)[1].split(" ")[0] for line in result.stderr.splitlines()]
+    assert all(line.startswith("error: ") for line in result.stderr.splitlines()), result.stderr[:2000]
+    assert sorted(predicted + failed) == sorted(map(str, photos)), result.stderr[:2000]
+    assert predicted[0] == predicted[-1] == str(good)  # the batch went on to the last photo
+    assert failed and result.returncode == 1  # the seed does hit what Pillow cannot parse
     assert artifacts(tiny_copy) == before
 
 
