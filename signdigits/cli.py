@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from signdigits.errors import UsageError, exit_code
+from signdigits.errors import UsageError, exit_code, printable
 
 DEFAULT_MODEL = "models/model.npz"
 MAX_PIXEL_SCALE = 65535  # pixels are divided by the scale: 255 for 8-bit photos, at most 65535 (16-bit)
@@ -62,7 +62,7 @@ def predict_photos(paths, model_path=DEFAULT_MODEL):
             rows.append(read_photo(path, meta["image_size"], str(path)).reshape(-1))
             results.append({"path": str(path)})
         except UsageError as error:
-            results.append({"path": str(path), "error": " ".join(str(error).split())})
+            results.append({"path": str(path), "error": printable(" ".join(str(error).split()))})
     if rows:
         X = normalize(np.stack(rows), meta["pixel_scale"])
         predicted, proba = net.predict_with_proba(X)
@@ -104,7 +104,9 @@ def main(argv=None) -> int:
             if "error" in result:
                 print(f"error: {result['error']}", file=sys.stderr, flush=True)
             elif not arguments.json:
-                print(f"{result['path']}\t{result['digit']}\t{result['probability']:.4f}", flush=True)
+                # the path and the model's class names are anyone's text: escaped, so each photo is one line
+                path, digit = printable(result["path"]), printable(result["digit"])
+                print(f"{path}\t{digit}\t{result['probability']:.4f}", flush=True)
 
     # a bad model: exit status 1 and nothing predicted; a bad photo: the others predicted, then exit status 1
     return exit_code(run) or (1 if failed else 0)

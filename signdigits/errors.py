@@ -15,6 +15,12 @@ class Terminated(KeyboardInterrupt):
     action would end the process on the spot and leave half-written state behind."""
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print on one line: each control or other unprintable character (a newline, a terminal's
+    escape sequence, a bidi override) written as its Python escape, ``\\n``, ``\\x1b``."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def _terminate(signum, frame):
     raise Terminated()
 
@@ -28,7 +34,7 @@ def exit_code(main) -> int:
     try:
         main()
     except UsageError as error:
-        message = " ".join(str(error).split())  # one line, whatever the message was built from
+        message = printable(" ".join(str(error).split()))  # one line, whatever the message was built from
         print(f"error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as stop:

@@ -629,6 +629,57 @@ def test_hostile_model_files(case, tiny_copy, tiny_tree, child_env, artifacts, f
     assert peak < 500 * 2**20, peak
 
 
+def test_class_names_are_printed_safely(tiny_copy, tiny_tree, artifacts):
+    """A model whose class names hold a newline and a terminal escape sequence: each photo still one line, the
+    names escaped (the JSON output escapes them by itself)."""
+    from signdigits.modelfile import load_model, save_model
+
+    net = load_model(tiny_copy / "models" / "model.npz")
+    net.metadata["classes"] = ["zero\nforged\t1.0000", "\x1b[2J\x1b]0;owned\x07five"]
+    save_model(net, tiny_copy / "names.npz")
+    before = artifacts(tiny_copy)
+    photos = [tiny_tree / "Dataset" / "0" / "IMG_0.JPG", tiny_tree / "Dataset" / "5" / "img_1.png"]
+    result = predict(tiny_copy, "--model", tiny_copy / "names.npz", *photos)
+    assert result.returncode == 0, result.stderr
+    assert [line.split("\t")[:2] for line in result.stdout.splitlines()] == [
+        [str(photos[0]), "zero\\nforged\\t1.0000"],
+        [str(photos[1]), "\\x1b[2J\\x1b]0;owned\\x07five"],
+    ]
+    assert artifacts(tiny_copy) == before
+
+
+COMPARE_CASES = {
+    "name of 100,000 characters": (["x" * 100_000, "HEAD"], "is not a run name (at most 255 printable characters)"),
+    "a tree, not a commit": (
+        ["HEAD:reports", "HEAD"],
+        "cannot read reports/crossval_predictions.csv of 'HEAD:reports'",
+    ),
+    "name with an escape": (["\x1b[2Jexp", "HEAD"], "'\\x1b[2Jexp' is not a run name"),
+    "empty predictions": (["workspace", "HEAD"], "does not start with row,fold,true,predicted,probability (empty"),
+    "truncated predictions": (["workspace", "HEAD"], "is truncated or damaged at line 4 (not 5 columns)"),
+}
+
+
+@pytest.mark.parametrize("case", COMPARE_CASES)
+def test_compare_refuses_hostile_runs(case, tiny_copy, child_env, artifacts, failed_cleanly):
+    runs, message = COMPARE_CASES[case]
+    predictions = tiny_copy / "reports" / "crossval_predictions.csv"
+    if case == "empty predictions":
+        predictions.write_text("")
+    elif case == "truncated predictions":
+        predictions.write_text("\n".join(predictions.read_text().splitlines()[:3]) + "\n17,2")
+    before = artifacts(tiny_copy)
+    result = subprocess.run(
+        [sys.executable, "-m", "signdigits", "compare", *runs],
+        cwd=tiny_copy,
+        env=child_env(tiny_copy),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    failed_cleanly(result, message, tiny_copy, before)
+
+
 # --- whole runs: `dvc repro` keeps the previous results when a stage fails ------------------------------------------
 def test_every_output_persists_through_a_failing_rerun(root):
     """DVC deletes a stage's outputs before running it unless they are `persist: true`; every stage's are, and
