@@ -6,6 +6,7 @@ private copy of a tiny project that has been built completely, and checks three 
 byte for byte as it was, with no temporary file left behind.
 """
 
+import io
 import json
 import os
 import re
@@ -13,6 +14,8 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import zipfile
 import zlib
@@ -424,8 +427,6 @@ def test_predict_reports_a_bad_photo_and_predicts_the_rest(case, tiny_copy, tiny
 
 def jpeg_with_exif() -> bytes:
     """A 64 × 64 JPEG with the EXIF block a phone writes: orientation, camera, dates, exposure, GPS."""
-    import io
-
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -497,12 +498,9 @@ def test_predict_with_a_bad_model_predicts_nothing(case, message, tiny_copy, tin
 
 def measured(args, cwd, env, timeout=60):
     """Run ``args``; (CompletedProcess, peak resident memory in bytes of that process alone, from wait4)."""
-    import resource
-    import tempfile
-
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=err)
-        timer = __import__("threading").Timer(timeout, process.kill)  # a hang fails the test, not the suite
+        timer = threading.Timer(timeout, process.kill)  # a hang fails the test, not the suite
         timer.start()
         try:
             _, status, usage = os.wait4(process.pid, 0)
@@ -511,13 +509,11 @@ def measured(args, cwd, env, timeout=60):
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
         result = subprocess.CompletedProcess(args, process.returncode, out.read().decode(), err.read().decode())
-    return result, usage.ru_maxrss * 1024 if resource.getpagesize() else 0  # ru_maxrss is in KiB on Linux
+    return result, usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
 
 
 def npz(path, members, deflated=()):
     """A zip of .npy members {name: array, or the member's raw bytes}; ``deflated`` names the compressed ones."""
-    import io
-
     with zipfile.ZipFile(path, "w") as out:
         for name, content in members.items():
             if isinstance(content, np.ndarray):
@@ -568,7 +564,7 @@ def hostile_model(case, good, folder):
         shapes = {"W1": (2**20, 2**19), "b1": (2**19,), "W2": (2**19, 1), "input_mean": (2**20,)}
         for name, shape in shapes.items():
             dtype = members[name].dtype
-            buffer = __import__("io").BytesIO()
+            buffer = io.BytesIO()
             np.lib.format.write_array_header_1_0(buffer, {"descr": dtype.str, "fortran_order": False, "shape": shape})
             members[name] = buffer.getvalue() + bytes(64)
     elif case == "directory declares 4 GiB":
@@ -594,8 +590,6 @@ def hostile_model(case, good, folder):
 
 
 def npz_member(array) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.lib.format.write_array(buffer, array, allow_pickle=False)
     return buffer.getvalue()
