@@ -13,15 +13,15 @@ needs the optional ``onnx`` package).
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from signdigits.errors import UsageError, exit_code
+from signdigits.errors import UsageError, exit_code, printable
 
 DEFAULT_MODEL = "models/model.npz"
+MAX_PIXEL_SCALE = 65535  # pixels are divided by the scale: 255 for 8-bit photos, at most 65535 (16-bit)
 
 
 def load_predictor(model_path):
@@ -40,8 +40,9 @@ def load_predictor(model_path):
         problem = f"classes {classes!r}, not a list of names"
     elif isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
         problem = f"image_size {image_size!r}, not a whole number of pixels ≥ 1"
-    elif isinstance(scale, bool) or not isinstance(scale, int | float) or not (math.isfinite(scale) and scale > 0):
-        problem = f"pixel_scale {scale!r}, not a finite number > 0"
+    elif isinstance(scale, bool) or not isinstance(scale, int | float) or not 1 <= scale <= MAX_PIXEL_SCALE:
+        # compared, not converted: a JSON integer of 400 digits overflows a float; 1e-300 would make every input inf
+        problem = f"pixel_scale {scale!r:.40}, not a number in [1, {MAX_PIXEL_SCALE}] (the largest pixel value)"
     if problem:
         raise UsageError(f"{model_path} records {problem}; retrain it with `dvc repro train`")
     if image_size**2 != net.n_inputs or len(classes) != max(2, net.n_outputs):
@@ -76,7 +77,7 @@ def predict_photos(paths, model_path=DEFAULT_MODEL):
         except TooSmall as refusal:
             results.append({"path": str(path), "digit": None, "probability": None, "reason": str(refusal)})
         except UsageError as error:
-            results.append({"path": str(path), "error": " ".join(str(error).split())})
+            results.append({"path": str(path), "error": printable(" ".join(str(error).split()))})
     if rows:
         X = normalize(np.stack(rows), meta["pixel_scale"])
         predicted, proba = net.predict_with_proba(X)
@@ -149,9 +150,11 @@ def main(argv=None) -> int:
             elif arguments.json:
                 continue
             elif result["digit"] is None:
-                print(f"{result['path']}\t?\t{result['reason']}", flush=True)
+                print(f"{printable(result['path'])}\t?\t{result['reason']}", flush=True)
             else:
-                print(f"{result['path']}\t{result['digit']}\t{result['probability']:.4f}", flush=True)
+                # the path and the model's class names are anyone's text: escaped, so each photo is one line
+                path, digit = printable(result["path"]), printable(result["digit"])
+                print(f"{path}\t{digit}\t{result['probability']:.4f}", flush=True)
 
     # a bad model: exit status 1 and nothing predicted; a bad photo: the others predicted, then exit status 1
     return exit_code(run) or (1 if failed else 0)

@@ -12,37 +12,71 @@ from pathlib import Path
 
 import numpy as np
 
-from signdigits.errors import UsageError
+from signdigits.errors import UsageError, printable
+from signdigits.files import open_regular, read_capped
 from signdigits.stats import discordant_counts, mcnemar_p
 
 PREDICTIONS = "reports/crossval_predictions.csv"
 COLUMNS = ["row", "fold", "true", "predicted", "probability"]
+# One line per training photo (2,062 photos at most: about 60 KB); past this the file is not one of ours.
+PREDICTIONS_LIMIT = 64 * 2**20
+NAME_LIMIT = 255  # characters of a run name: git's limit for one ref name component
+
+
+def _shown(run: str) -> str:
+    """A run name as messages show it: escaped, and cut to 60 characters."""
+    return printable(run if len(run) <= 60 else run[:57] + "...")
+
+
+def _read_text(run: str, repo: str) -> str:
+    if run == "workspace":
+        path = Path(repo) / PREDICTIONS
+        try:
+            with open_regular(path) as file:
+                data = read_capped(file, PREDICTIONS_LIMIT)
+        except FileNotFoundError:
+            raise UsageError(f"{PREDICTIONS} not found in the workspace; run `dvc repro`") from None
+        except OSError as error:
+            raise UsageError(f"cannot read {PREDICTIONS} ({error.strerror}); rerun `dvc repro`") from None
+        if data is None:
+            raise UsageError(f"{PREDICTIONS} is larger than {PREDICTIONS_LIMIT // 2**20} MiB; rerun `dvc repro`")
+        return data.decode(errors="replace")
+    if len(run) > NAME_LIMIT or not run.isprintable():
+        raise UsageError(
+            f"'{_shown(run)}' is not a run name (at most {NAME_LIMIT} printable characters); give an experiment "
+            "name from `dvc exp show`, a git revision, or 'workspace'"
+        )
+    import dvc.api
+
+    try:
+        return dvc.api.read(PREDICTIONS, repo=repo, rev=run)
+    except Exception as error:  # DvcException, and what git's libraries raise on revisions such as HEAD:reports
+        raise UsageError(
+            f"cannot read {PREDICTIONS} of '{_shown(run)}' ({type(error).__name__}: {' '.join(str(error).split())}); "
+            "give an experiment name from `dvc exp show`, a git revision, or 'workspace'"
+        ) from None
 
 
 def read_predictions(run: str, repo: str = ".") -> dict:
     """The out-of-fold predictions of ``run`` as columns {row, fold, true, predicted} (strings)."""
-    if run == "workspace":
-        path = Path(repo) / PREDICTIONS
-        if not path.is_file():
-            raise UsageError(f"{PREDICTIONS} not found in the workspace; run `dvc repro`")
-        text = path.read_text()
-    else:
-        import dvc.api
-        from dvc.exceptions import DvcException
-
-        try:
-            text = dvc.api.read(PREDICTIONS, repo=repo, rev=run)
-        except DvcException as error:
-            raise UsageError(
-                f"cannot read {PREDICTIONS} of '{run}' ({' '.join(str(error).split())}); give an experiment name "
-                "from `dvc exp show`, a git revision, or 'workspace'"
-            ) from None
-    header, *lines = text.splitlines()
+    header, *lines = _read_text(run, repo).splitlines() or [""]
     if header.split(",") != COLUMNS:
-        raise UsageError(f"{PREDICTIONS} of '{run}' does not start with {','.join(COLUMNS)}; rerun `dvc repro`")
+        raise UsageError(
+            f"{PREDICTIONS} of '{_shown(run)}' does not start with {','.join(COLUMNS)} (empty or damaged); rerun "
+            "`dvc repro`"
+        )
     if not lines:
-        raise UsageError(f"'{run}' has no out-of-fold predictions: it ran with cross-validation off (split.folds ≤ 1)")
-    cells = np.array([line.split(",") for line in lines])
+        raise UsageError(
+            f"'{_shown(run)}' has no out-of-fold predictions: it ran with cross-validation off (split.folds ≤ 1)"
+        )
+    rows = [line.split(",") for line in lines]
+    damaged = next((number for number, row in enumerate(rows, start=2) if len(row) != len(COLUMNS)), None)
+    if damaged is not None:
+        raise UsageError(
+            f"{PREDICTIONS} of '{_shown(run)}' is truncated or damaged at line {damaged} (not {len(COLUMNS)} "
+            "columns); rerun `dvc repro`"
+        )
+    cells = np.array(rows)
     return {name: cells[:, i] for i, name in enumerate(COLUMNS[:4])}
 
 
@@ -53,8 +87,9 @@ def compare(run_a: str, run_b: str, repo: str = ".") -> dict:
     same = all(np.array_equal(a[name], b[name]) for name in ("row", "fold", "true"))
     if not same:
         raise UsageError(
-            f"'{run_a}' and '{run_b}' were cross-validated on different photos or folds (their split, filter or "
-            "ingest params or data differ), so their predictions cannot be paired; compare runs that share them"
+            f"'{_shown(run_a)}' and '{_shown(run_b)}' were cross-validated on different photos or folds (their "
+            "split, filter or ingest params or data differ), so their predictions cannot be paired; compare runs that "
+            "share them"
         )
     right_only_a, right_only_b = discordant_counts(a["true"], a["predicted"], b["predicted"])
     return {
@@ -68,6 +103,7 @@ def compare(run_a: str, run_b: str, repo: str = ".") -> dict:
 
 
 def report(run_a: str, run_b: str, result: dict) -> str:
+    run_a, run_b = printable(run_a), printable(run_b)
     width = max(len(run_a), len(run_b))
     n = result["photos"]
     return "\n".join(

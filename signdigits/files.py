@@ -6,9 +6,13 @@ leaves either the complete new set or nothing new.
 """
 
 import contextlib
+import errno
+import glob
 import io
 import json
 import os
+import signal
+import stat
 from pathlib import Path
 
 from signdigits.errors import UsageError
@@ -34,6 +38,29 @@ def to_bytes(content) -> bytes:
     raise TypeError(f"cannot write {type(content).__name__}")
 
 
+# Signals that stop a stage: held back while the renames run, so an interrupt never leaves half the new outputs.
+STOPPING_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def hold_signals():
+    """Hold SIGINT and SIGTERM back (they stay pending) until ``release_signals`` of what this returns."""
+    return signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING_SIGNALS)
+
+
+def release_signals(previous) -> None:
+    """Undo ``hold_signals``: a signal that came meanwhile takes effect now (nested holds keep it pending)."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove the temporary files of ``path`` that a killed writer (SIGKILL, power cut) left behind: in a folder
+    DVC tracks as one output (data/raw, …) the next `dvc repro` would otherwise hash them into it."""
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+
 def write_outputs(outputs: dict) -> None:
     """Write ``{path: content}`` all-or-nothing (temporary files, then renames). A folder that cannot be written
     (read-only, full, missing permissions) is a UsageError naming the file; no temporary file is left behind."""
@@ -42,12 +69,17 @@ def write_outputs(outputs: dict) -> None:
         for path, content in outputs.items():
             path = Path(path)
             data = to_bytes(content)
+            _remove_stale_temporaries(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             staged.append((temporary, path))
             temporary.write_bytes(data)
-        for temporary, path in staged:
-            os.replace(temporary, path)
+        held = hold_signals()
+        try:
+            for temporary, path in staged:
+                os.replace(temporary, path)
+        finally:
+            release_signals(held)
     except OSError as error:
         reason = error.strerror or str(error)
         raise UsageError(
@@ -57,6 +89,45 @@ def write_outputs(outputs: dict) -> None:
         for temporary, _ in staged:
             with contextlib.suppress(OSError):  # a folder that refused the file refuses its removal too
                 temporary.unlink(missing_ok=True)
+
+
+class NotAFileError(OSError):
+    """A path that names a named pipe, a device or a socket: reading it could block or never end."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def open_regular(path: str | Path):
+    """``path`` opened for binary reading if it is a regular file (symbolic links followed); a folder raises
+    IsADirectoryError, a named pipe, device or socket NotAFileError, whose message says which. The file is opened
+    non-blocking and checked before anything is read: a FIFO with no writer would block a plain open forever, and
+    /dev/zero never ends."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+        if not stat.S_ISREG(mode):
+            raise NotAFileError(errno.EINVAL, f"is {_kind(mode)}, not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_capped(file, limit: int) -> bytes | None:
+    """The content of an open file, or None if it holds more than ``limit`` bytes (read no further than that)."""
+    data = file.read(limit + 1)
+    return None if len(data) > limit else data
 
 
 def load_array(path: str | Path):

@@ -25,21 +25,28 @@ def open_log(folder: str = FOLDER):
     nor writes a dvc.yaml (the project's dvc.yaml declares the folder's metrics and plots).
 
     DVCLive empties the folder and then writes it epoch by epoch, which is what lets `dvc exp show` follow a run
-    live, but is not all-or-nothing: if the block fails, the folder gets back the files it held before, so a
-    failed run keeps the previous history as it keeps every other output."""
+    live, but is not all-or-nothing: if the block fails or is interrupted (Ctrl-C, SIGTERM), the folder gets back
+    the files it held before, so a failed run keeps the previous history as it keeps every other output. The
+    block should end with the stage's ``write_outputs``, so that the history and those outputs change together."""
     from dvclive import Live
 
     previous = {path: path.read_bytes() for path in sorted(Path(folder).rglob("*")) if path.is_file()}
+    # The block ends by writing the stage's other outputs, so once it is through, the new history belongs with
+    # them: a failure or an interrupt after that (DVCLive's last sync) must not put the old history back.
+    finished = False
     try:
         with Live(folder, save_dvc_exp=False, dvcyaml=False) as live:
             yield live
+            finished = True
     except OSError as error:  # a full disk, a read-only folder, a file where a folder should be
-        _restore(folder, previous)
+        if not finished:
+            _restore(folder, previous)
         raise UsageError(
             f"cannot write {folder}/ ({error.strerror or error}); make it writable or free some space"
         ) from None
-    except BaseException:
-        _restore(folder, previous)
+    except BaseException:  # any failure, Ctrl-C, SIGTERM (errors.Terminated)
+        if not finished:
+            _restore(folder, previous)
         raise
 
 

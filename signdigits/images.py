@@ -20,11 +20,14 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from signdigits.errors import UsageError
+from signdigits.files import NotAFileError, open_regular, read_capped
 
 SRGB = ImageCms.createProfile("sRGB")
 # The most pixels a photo may have; its header is checked before it is decoded. Phones' default photos have
 # 12–50 megapixels; the dataset's largest is 3024 × 3024 (9.1 megapixels).
 MAX_PIXELS = 50_000_000
+# The most bytes a photo file may have (the dataset's largest is 1.6 MB); as dataset.MAX_PHOTO_BYTES.
+MAX_PHOTO_BYTES = 64 * 2**20
 
 
 @lru_cache(maxsize=16)
@@ -72,6 +75,15 @@ def to_network_input(image: Image.Image, image_size: int) -> np.ndarray:
     return np.asarray(resized, dtype=np.uint8)
 
 
+def _read_file(path, name: str) -> bytes:
+    """A photo file's bytes: a regular file (a FIFO would block, /dev/zero never end) of at most MAX_PHOTO_BYTES."""
+    with open_regular(path) as file:
+        data = read_capped(file, MAX_PHOTO_BYTES)
+    if data is None:
+        raise UsageError(f"{name} is more than the limit of {MAX_PHOTO_BYTES // 2**20} MiB for one photo; shrink it")
+    return data
+
+
 class TooSmall(UsageError):
     """The photo is smaller than the caller's ``min_side``: not an unreadable photo, one too small to use."""
 
@@ -79,27 +91,38 @@ class TooSmall(UsageError):
 def read_photo(source, image_size: int, name: str, min_side: int = 1) -> np.ndarray:
     """Decode a photo (a path, or bytes) to the network's grayscale input; ``name`` is used in errors. A photo
     whose shorter side has fewer than ``min_side`` pixels raises TooSmall (before it is decoded)."""
-    stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        with warnings.catch_warnings():  # Pillow warns, on stderr, of images above its own limit: make it an error
+        stream = io.BytesIO(source if isinstance(source, bytes) else _read_file(source, name))
+        # Pillow warns, on stderr, of images above its own limit: an error. Its other warnings (corrupt EXIF,
+        # a truncated tag) concern what it skipped and still shows: silenced, as a viewer does.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            opened = Image.open(stream)
-        with opened as image:
-            _check_pixels(image.size, name)
-            if min(image.size) < min_side:
-                width, height = image.size
-                raise TooSmall(f"{width}×{height} pixels is too small to show a hand (under {min_side} pixels a side)")
-            image.draft(image.mode, (2 * image_size, 2 * image_size))  # JPEG only; other formats ignore it
-            image.load()  # decode fully now: a truncated file fails here, not later
-            return to_network_input(image, image_size)
+            with Image.open(stream) as image:
+                _check_pixels(image.size, name)
+                if min(image.size) < min_side:
+                    width, height = image.size
+                    raise TooSmall(
+                        f"{width}×{height} pixels is too small to show a hand (under {min_side} pixels a side)"
+                    )
+                image.draft(image.mode, (2 * image_size, 2 * image_size))  # JPEG only; other formats ignore it
+                image.load()  # decode fully now: a truncated file fails here, not later
+                return to_network_input(image, image_size)
     except FileNotFoundError:
         raise UsageError(f"{name}: no such file; check the path") from None
     except IsADirectoryError:
         raise UsageError(f"{name} is a folder, not a photo; name the photos in it") from None
+    except NotAFileError as error:
+        raise UsageError(f"{name} {error.strerror}; give a photo file (JPEG or PNG)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's limits, above ours
         raise UsageError(f"{name} is larger than the limit of {MAX_PIXELS:,} pixels; shrink it") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         reason = "not an image Pillow can read" if isinstance(error, UnidentifiedImageError) else error
+        raise UsageError(f"{name} is corrupt or not an image ({reason}); remove or replace that file") from None
+    except UsageError:
+        raise
+    except Exception as error:  # Pillow's parsers on hostile bytes: struct.error, TypeError … from malformed EXIF
+        reason = f"{type(error).__name__}: {error}"
         raise UsageError(f"{name} is corrupt or not an image ({reason}); remove or replace that file") from None
 
 

@@ -10,6 +10,12 @@ the file is a zip of .npy members; the header is JSON of the right types; the ar
 each array's shape and dtype, read from its .npy header (a few bytes), are exactly those the architecture
 implies. Only then are the arrays read (their size is now known to match) and checked to be finite (and the
 running variances ≥ 0).
+
+Memory is bounded before anything is inflated, from the sizes the zip's directory declares: the file must be a
+regular file (not a FIFO or a device); each member's declared size must be that of its .npy header and shape;
+the arrays may hold at most MODEL_LIMIT bytes in all; compressed members (np.savez stores them uncompressed, so
+only a hand-made file has any) may inflate to at most INFLATED_LIMIT in all; and the stored bytes must fit in
+the file. A small file can therefore never make the loader allocate more than INFLATED_LIMIT beyond its own size.
 """
 
 import io
@@ -23,12 +29,18 @@ import numpy as np
 from signdigits.choices import ACTIVATIONS, REFUSAL_SCORES
 from signdigits.cnn import CNN
 from signdigits.errors import UsageError
-from signdigits.files import write_outputs
+from signdigits.files import NotAFileError, open_regular, write_outputs
 from signdigits.mlp import MLP
 
 NETWORKS = {kind.FORMAT: kind for kind in (MLP, CNN)}
 SCALING = ("input_mean", "input_scale")
 HEADER_LIMIT = 1 << 20  # bytes: a header is a few hundred; anything past this is not a model file
+# The arrays of a model file, in all: the largest network params.yaml lets train (its 4 GiB memory estimate holds
+# the weights at least twice) fits.
+MODEL_LIMIT = 2 * 2**30
+# What compressed members may inflate to, in all: a model np.savez_compressed made by hand; a 2 MB deflated
+# member of zeros would otherwise inflate to gigabytes.
+INFLATED_LIMIT = 64 * 2**20
 FIX = "retrain it with `dvc repro train`"
 NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
@@ -159,8 +171,30 @@ def _architecture(header_text, path):
     return kind, spec, metadata, _calibration(header, path)
 
 
+def _check_declared_sizes(archive, path):
+    """The caps of the module's docstring, from the zip's directory alone (nothing inflated)."""
+    members = archive.infolist()
+    declared = sum(info.file_size for info in members)
+    inflated = sum(info.file_size for info in members if info.compress_type != zipfile.ZIP_STORED)
+    stored = sum(info.compress_size for info in members)
+    if declared > MODEL_LIMIT:
+        raise UsageError(
+            f"{path} declares {declared / 2**20:,.0f} MiB of arrays, more than the limit of "
+            f"{MODEL_LIMIT // 2**30} GiB for a model file; {FIX}"
+        )
+    if inflated > INFLATED_LIMIT:
+        raise UsageError(
+            f"{path} holds compressed arrays of {inflated / 2**20:,.0f} MiB, more than the limit of "
+            f"{INFLATED_LIMIT // 2**20} MiB (model files store their arrays uncompressed); {FIX}"
+        )
+    if stored > Path(path).stat().st_size:
+        raise UsageError(f"{path} declares more bytes than it holds (truncated or forged); {FIX}")
+
+
 def _array_headers(archive, path):
-    """{name: (shape, dtype)} of every .npy member, read from the members' .npy headers only."""
+    """{name: (shape, dtype)} of every .npy member, read from the members' .npy headers only; each member's
+    declared size must be the one its header implies."""
+    _check_declared_sizes(archive, path)
     found = {}
     for info in archive.infolist():
         if not info.filename.endswith(".npy"):
@@ -169,8 +203,14 @@ def _array_headers(archive, path):
             try:
                 read_header = NPY_HEADERS[np.lib.format.read_magic(member)]
                 shape, _, dtype = read_header(member)
+                implied = member.tell() + math.prod(shape) * dtype.itemsize
             except Exception as error:
                 raise UsageError(f"{path}: {info.filename} is not a .npy array ({error}); {FIX}") from None
+        if implied != info.file_size and not dtype.hasobject:  # an object array (a pickle) is refused below
+            raise UsageError(
+                f"{path}: {info.filename} declares {info.file_size:,} bytes, but its shape {shape} ({dtype}) "
+                f"needs {implied:,}; {FIX}"
+            )
         found[info.filename[: -len(".npy")]] = (shape, dtype)
     return found
 
@@ -184,12 +224,15 @@ def load_model(path):
     """The network saved in ``path``; a missing, corrupt, foreign or inconsistent file is a one-line UsageError
     that says what is wrong."""
     path = Path(path)
+    start = b""
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:  # a FIFO or /dev/zero would block or never end ZipFile's reading
             start = file.read(6)
         archive = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise UsageError(f"model file {path} not found; {FIX}") from None
+    except (IsADirectoryError, NotAFileError) as error:
+        raise UsageError(f"model file {path} {error.strerror}; give the model file (.npz)") from None
     except (OSError, zipfile.BadZipFile) as error:
         what = "a single .npy array" if start == b"\x93NUMPY" else "not a readable model file"
         raise UsageError(f"{path} is {what}, not a model (.npz zip of arrays) ({error}); {FIX}") from None
@@ -199,7 +242,12 @@ def load_model(path):
         except (zipfile.BadZipFile, OSError, EOFError) as error:
             raise UsageError(f"{path} is not a readable model file ({error}); {FIX}") from None
         shape, dtype = arrays.pop("header", ((None,), np.dtype("O")))
-        if shape != () or dtype.kind != "U" or dtype.itemsize > HEADER_LIMIT:
+        if shape == () and dtype.kind == "U" and dtype.itemsize > HEADER_LIMIT:
+            raise UsageError(
+                f"{path}: its header is {dtype.itemsize / 2**20:,.1f} MiB, more than the limit of "
+                f"{HEADER_LIMIT // 2**20} MiB (a model's is a few hundred bytes); it is not a signdigits model; {FIX}"
+            )
+        if shape != () or dtype.kind != "U":
             raise UsageError(f"{path} has no JSON header (a text array); it is not a signdigits model; {FIX}")
         header_text = str(_read_array(archive, "header"))
         kind, spec, metadata, (temperature, refusal, calibrated) = _architecture(header_text, path)

@@ -6,41 +6,62 @@ unknown section or key (a typo such as ``test_sise`` or ``trian:``), a value of 
 not finite, and a combination the pipeline cannot run (a CNN whose pooling shrinks the image to nothing, a
 network too large for memory) is a UsageError naming the key, the value and what is allowed.
 
-Numbers are read as YAML 1.2 reads them: PyYAML follows YAML 1.1, where ``1e-5`` and ``1E-3`` (no dot) are
-strings, yet `dvc exp run -S train.weight_decay=0.00001` writes exactly that form.
+The file is read exactly as DVC reads it (ruamel.yaml's safe loader, YAML 1.2), so the stages train what
+dvc.lock, `dvc params diff` and `dvc exp show` record: ``010`` is 10 (YAML 1.1 read 8), ``1:40`` and ``off`` are
+strings (1.1 read 100 and false), ``1e-5`` is a number. Before any object is built, the file must be a regular
+file of at most PARAMS_LIMIT bytes, and its YAML events are checked: no anchor or alias (a 1 KB "billion laughs"
+would expand to gigabytes), nesting at most MAX_DEPTH deep.
 """
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
 
 from signdigits.choices import ACTIVATIONS, DIGITS, MODELS, OPTIMIZERS, PERTURBATIONS, REFUSAL_SCORES
 from signdigits.errors import UsageError
+from signdigits.files import NotAFileError, open_regular, read_capped
 
 # A configuration whose estimated training memory exceeds this is refused before it runs (see training_memory).
 MEMORY_LIMIT = 4 * 2**30
+# params.yaml is 2.5 KB; anything past this is not a parameter file (and parsing it would cost memory).
+PARAMS_LIMIT = 64 * 2**10
+# Sections hold keys, keys hold lists of numbers: 3 levels. Deeper nesting is refused before it is built
+# (10,000 nested "[" would exhaust the recursion of any YAML composer).
+MAX_DEPTH = 8
+# The largest seed: numpy's legacy seeding and scikit-learn's random_state take 0 … 2**32 − 1.
+MAX_SEED = 2**32 - 1
 
 
-class ParamsLoader(yaml.SafeLoader):
-    """YAML's safe loader, plus the floats YAML 1.2 accepts and 1.1 does not: an exponent without a dot
-    (``1e-5``, ``1E3``) and a signed or exponent-carrying leading-dot fraction (``-.5``, ``.5e-3``)."""
+class UnsafeYAML(Exception):
+    """What the YAML events show before any object is built: an anchor, an alias, or nesting too deep."""
 
 
-ParamsLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?)$"),
-    list("-+.0123456789"),
-)
+def _check_events(text: str) -> None:
+    depth = 0
+    for event in YAML(typ="safe").parse(text):
+        if isinstance(event, AliasEvent):
+            raise UnsafeYAML(f"line {event.start_mark.line + 1} refers to anchor &{event.anchor} (*{event.anchor})")
+        if isinstance(event, NodeEvent) and event.anchor is not None:
+            raise UnsafeYAML(f"line {event.start_mark.line + 1} defines anchor &{event.anchor}")
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise UnsafeYAML(f"line {event.start_mark.line + 1} nests more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
 
 
 def read_yaml(text: str):
-    """A YAML document as params.yaml is read (safe loading, YAML 1.2 floats)."""
-    return yaml.load(text, Loader=ParamsLoader)
+    """A YAML document as DVC reads params.yaml (dvc.utils.serialize.parse_yaml: ruamel.yaml, typ="safe", YAML
+    1.2), after its events are checked (UnsafeYAML: no anchor or alias, nesting at most MAX_DEPTH deep)."""
+    _check_events(text)
+    return YAML(typ="safe").load(text)
 
 
 @dataclass(frozen=True)
@@ -139,7 +160,7 @@ SCHEMA = {
     "filter": {"classes": digit_classes()},
     "split": {
         "test_size": number(0, 1, low_open=True, high_open=True),
-        "seed": integer(0),
+        "seed": integer(0, MAX_SEED),
         "folds": integer(0, 100),  # 0 or 1: cross-validation off
     },
     "train": {
@@ -165,7 +186,7 @@ SCHEMA = {
         "lr_decay": number(0),
         "epochs": integer(1, 100000),
         "batch_size": integer(1),
-        "seed": integer(0),
+        "seed": integer(0, MAX_SEED),
     },
     "refusal": {
         "score": choice(*REFUSAL_SCORES),
@@ -277,10 +298,21 @@ def load_all(path: str | Path = "params.yaml") -> dict:
     """Read ``path`` and check all of it: every section, every key, and the checks across sections."""
     path = Path(path)
     try:
-        document = read_yaml(path.read_text())
+        with open_regular(path) as file:
+            data = read_capped(file, PARAMS_LIMIT)
     except FileNotFoundError:
         raise UsageError(f"{path} not found; run from the project root, where params.yaml lives") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
+    except (IsADirectoryError, NotAFileError) as error:
+        raise UsageError(f"{path} {error.strerror}; make it the project's parameter file") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {path} ({error.strerror or error}); make it readable") from None
+    if data is None:
+        raise UsageError(f"{path} is larger than the limit of {PARAMS_LIMIT // 2**10} KiB; it is not a parameter file")
+    try:
+        document = read_yaml(data.decode())
+    except UnsafeYAML as error:
+        raise UsageError(f"{path}: {error}; write each value out, without anchors, aliases or deep nesting") from None
+    except (YAMLError, UnicodeDecodeError) as error:
         raise UsageError(f"{path} is not valid YAML ({error}); fix the syntax") from None
     if not isinstance(document, dict):
         raise UsageError(f"{path} is not a mapping of sections {', '.join(SCHEMA)}; see README.md for the keys")

@@ -17,7 +17,7 @@ from signdigits.crossval import (
     summary,
 )
 from signdigits.errors import exit_code
-from signdigits.files import load_array, load_json, write_outputs
+from signdigits.files import hold_signals, load_array, load_json, release_signals, write_outputs
 from signdigits.history import log_epoch, open_log
 from signdigits.params import load_all
 from signdigits.perturbations import non_hands
@@ -30,24 +30,32 @@ def main():
     meta = load_json("data/split/meta.json")
     X, y = load_array("data/split/X_train.npy"), load_array("data/split/y_train.npy")
     folds = load_array("data/split/folds.npy")
-    with open_log() as live:
-        _, per_fold, out_of_fold, nets = cross_validate(
-            params["train"], X, y, folds, len(meta["classes"]), on_epoch=lambda row: log_epoch(live, row)
-        )
-        robust, calibrated = {}, NO_CALIBRATION
-        if nets:
-            robust = robustness_table(nets, X, y, folds)
-            synthetic = non_hands(NON_HANDS, meta["image_size"])
-            calibrated = calibrate(nets, X, y, folds, out_of_fold, params["refusal"], synthetic)
-    write_outputs(
-        {
-            "reports/crossval.json": summary(per_fold, out_of_fold, robust, calibrated),
-            "reports/crossval_folds.csv": folds_csv(per_fold),
-            "reports/crossval_predictions.csv": predictions_csv(out_of_fold, meta["classes"]),
-            "reports/crossval_robustness.csv": robustness_csv(robust, out_of_fold),
-            "reports/calibration.json": calibrated,
-        }
-    )
+    held = None
+    try:
+        with open_log() as live:
+            _, per_fold, out_of_fold, nets = cross_validate(
+                params["train"], X, y, folds, len(meta["classes"]), on_epoch=lambda row: log_epoch(live, row)
+            )
+            robust, calibrated = {}, NO_CALIBRATION
+            if nets:
+                robust = robustness_table(nets, X, y, folds)
+                synthetic = non_hands(NON_HANDS, meta["image_size"])
+                calibrated = calibrate(nets, X, y, folds, out_of_fold, params["refusal"], synthetic)
+            # Inside the log's block, so that the history is put back if these cannot be written; a Ctrl-C or
+            # SIGTERM from here on waits until the history and these are complete, never falls between them.
+            held = hold_signals()
+            write_outputs(
+                {
+                    "reports/crossval.json": summary(per_fold, out_of_fold, robust, calibrated),
+                    "reports/crossval_folds.csv": folds_csv(per_fold),
+                    "reports/crossval_predictions.csv": predictions_csv(out_of_fold, meta["classes"]),
+                    "reports/crossval_robustness.csv": robustness_csv(robust, out_of_fold),
+                    "reports/calibration.json": calibrated,
+                }
+            )
+    finally:
+        if held is not None:
+            release_signals(held)
 
 
 if __name__ == "__main__":

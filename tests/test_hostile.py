@@ -6,6 +6,7 @@ private copy of a tiny project that has been built completely, and checks three 
 byte for byte as it was, with no temporary file left behind.
 """
 
+import io
 import json
 import os
 import re
@@ -13,6 +14,8 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import zipfile
 import zlib
@@ -48,6 +51,19 @@ PARAMS_CASES = {
     "not a mapping": (None, "- ingest\n- train\n", "is not a mapping of sections ingest, filter, split, train"),
     "empty file": (None, "", "is not a mapping of sections"),
     "binary garbage": (None, b"\xff\xfe\x00garbage", "is not valid YAML"),
+    # YAML 1.1 read these as 100 and false, while DVC (YAML 1.2) records the strings: refused, naming the key
+    "sexagesimal epochs": ("epochs: 100", "epochs: 1:40", "train.epochs = '1:40' is not allowed; expected an integer"),
+    "standardize off": ("standardize: true", "standardize: off", "train.standardize = 'off' is not allowed"),
+    "seed 2**64": ("seed: 42", "seed: 18446744073709551616", "split.seed = 18446744073709551616 is not allowed"),
+    "anchor bomb": (
+        None,
+        "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        + "".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")),
+        "params.yaml: line 1 defines anchor &a; write each value out, without anchors, aliases or deep nesting",
+    ),
+    "alias": ("seed: 0", "seed: *s", "refers to anchor &s (*s)"),
+    "nested 10,000 deep": (None, "train: " + "[" * 10000 + "]" * 10000, "line 1 nests more than 8 levels deep"),
+    "1 MB of comments": (None, "# padding\n" * 100_000, "params.yaml is larger than the limit of 64 KiB"),
 }
 
 
@@ -77,6 +93,36 @@ def test_params_file_missing(tiny_copy, run_stage, artifacts, failed_cleanly):
     before = artifacts(tiny_copy)
     message = "params.yaml not found; run from the project root"
     failed_cleanly(run_stage(tiny_copy, "source"), message, tiny_copy, before)
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("folder", "params.yaml is a folder; make it the project's parameter file"),
+        ("fifo", "params.yaml is a named pipe (FIFO), not a regular file"),
+        ("/dev/zero", "params.yaml is a device, not a regular file"),
+    ],
+)
+def test_params_file_that_is_not_a_file(case, message, tiny_copy, child_env, artifacts, failed_cleanly):
+    """Read only a regular file: a FIFO with no writer would block the stage, /dev/zero would never end."""
+    path = tiny_copy / "params.yaml"
+    path.unlink()
+    if case == "folder":
+        path.mkdir()
+    elif case == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    before = artifacts(tiny_copy)
+    result = subprocess.run(
+        [sys.executable, "stages/source.py"],
+        cwd=tiny_copy,
+        env=child_env(tiny_copy),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    failed_cleanly(result, message, tiny_copy, before)
 
 
 # --- sources: photo trees, zips and .npz files that try to break ingest -----------------------------------------------
@@ -320,6 +366,7 @@ def predict(project, *args):
         text=True,
         cwd=project,
         env={**os.environ, "PYTHONPATH": str(project)},
+        timeout=120,  # a photo that hangs predict fails the test
     )
 
 
@@ -335,6 +382,13 @@ def bad_photo(case, folder):
         path.write_bytes(png_header(20000, 20000))
     elif case == "loop":
         path.symlink_to(path)
+    elif case == "fifo":
+        os.mkfifo(path)  # nobody writes to it: a plain open would wait forever
+    elif case == "device":
+        path.symlink_to("/dev/zero")  # endless zeros
+    elif case == "huge":
+        with open(path, "wb") as sparse:
+            sparse.truncate(65 * 2**20)
     return path
 
 
@@ -345,6 +399,9 @@ PREDICT_CASES = {
     "bomb": "bomb.png is larger than the limit of 50,000,000 pixels; shrink it",
     "folder": "a_folder is a folder, not a photo",
     "loop": "loop.jpg is corrupt or not an image",
+    "fifo": "fifo.jpg is a named pipe (FIFO), not a regular file; give a photo file (JPEG or PNG)",
+    "device": "device.jpg is a device, not a regular file",
+    "huge": "huge.jpg is more than the limit of 64 MiB for one photo; shrink it",
 }
 
 
@@ -365,6 +422,52 @@ def test_predict_reports_a_bad_photo_and_predicts_the_rest(case, tiny_copy, tiny
     assert [entry["path"] for entry in entries] == [str(good[0]), str(bad), str(good[1])]
     assert PREDICT_CASES[case] in entries[1]["error"] and "digit" not in entries[1]
     assert [entries[0]["digit"], entries[2]["digit"]] == ["0", "5"]
+    assert artifacts(tiny_copy) == before
+
+
+def jpeg_with_exif() -> bytes:
+    """A 64 × 64 JPEG with the EXIF block a phone writes: orientation, camera, dates, exposure, GPS."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif.update({0x0112: 6, 0x010F: "Apple", 0x0110: "iPhone", 0x0131: "17.0", 0x0132: "2024:01:01 00:00:00"})
+    exif[0x011A] = 72.0
+    exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 31.0, 12.5)})  # GPS
+    exif.get_ifd(0x8769).update({0x9003: "2024:01:01 00:00:00", 0x829A: 0.01})  # Exif: date, exposure
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90, exif=exif)
+    return buffer.getvalue()
+
+
+def test_fuzzed_exif_gives_a_prediction_or_one_line(tiny_copy, tiny_tree, tmp_path, artifacts):
+    """600 mutations (1 to 4 random bytes each, fixed seed) of a JPEG's EXIF block, predicted in one batch between
+    two good photos: each photo is a prediction or one `error:` line, in order, and nothing else is printed (no
+    traceback, no Pillow warning)."""
+    good = tiny_tree / "Dataset" / "0" / "IMG_0.JPG"
+    data = jpeg_with_exif()
+    start = data.index(b"Exif\0\0") + 6
+    length = int.from_bytes(data[start - 8 : start - 6], "big") - 8  # the APP1 segment's length, less "Exif\0\0"
+    rng = np.random.default_rng(24)
+    photos = [good]
+    for i in range(600):
+        mutated = bytearray(data)
+        for _ in range(rng.integers(1, 5)):
+            mutated[start + int(rng.integers(0, length))] = int(rng.integers(0, 256))
+        photos.append(tmp_path / f"fuzz{i:03d}.jpg")
+        photos[-1].write_bytes(bytes(mutated))
+    photos.append(good)
+    before = artifacts(tiny_copy)
+    started = time.monotonic()
+    result = predict(tiny_copy, *photos)
+    assert time.monotonic() - started < 30
+    predicted = [line.split("\t")[0] for line in result.stdout.splitlines()]
+    failed = [line.split("error: ", 1)[1].split(" ")[0] for line in result.stderr.splitlines()]
+    assert all(line.startswith("error: ") for line in result.stderr.splitlines()), result.stderr[:2000]
+    assert sorted(predicted + failed) == sorted(map(str, photos)), result.stderr[:2000]
+    assert predicted[0] == predicted[-1] == str(good)  # the batch went on to the last photo
+    assert failed and result.returncode == 1  # the seed does hit what Pillow cannot parse
     assert artifacts(tiny_copy) == before
 
 
@@ -391,6 +494,184 @@ def test_predict_with_a_bad_model_predicts_nothing(case, message, tiny_copy, tin
     result = predict(tiny_copy, "--model", model, photo)
     failed_cleanly(result, message, tiny_copy, before)
     assert result.stdout == ""
+
+
+def measured(args, cwd, env, timeout=60):
+    """Run ``args``; (CompletedProcess, peak resident memory in bytes of that process alone, from wait4)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=err)
+        timer = threading.Timer(timeout, process.kill)  # a hang fails the test, not the suite
+        timer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            timer.cancel()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        result = subprocess.CompletedProcess(args, process.returncode, out.read().decode(), err.read().decode())
+    return result, usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
+
+
+def npz(path, members, deflated=()):
+    """A zip of .npy members {name: array, or the member's raw bytes}; ``deflated`` names the compressed ones."""
+    with zipfile.ZipFile(path, "w") as out:
+        for name, content in members.items():
+            if isinstance(content, np.ndarray):
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, content, allow_pickle=False)
+                content = buffer.getvalue()
+            method = zipfile.ZIP_DEFLATED if name in deflated else zipfile.ZIP_STORED
+            out.writestr(f"{name}.npy", content, compress_type=method)
+    return path
+
+
+def hostile_model(case, good, folder):
+    """The hostile model file of ``case``, made from the arrays of the good model ``good``; its path."""
+    path = folder / f"{case.replace(' ', '_').replace('/', '_')}.npz"
+    with np.load(good, allow_pickle=False) as arrays:
+        members = {name: arrays[name] for name in arrays.files}
+    header = json.loads(str(members["header"]))
+    if case.startswith("pixel_scale"):
+        header["metadata"]["pixel_scale"] = {"pixel_scale 1e-300": 1e-300, "pixel_scale 1e308": 1e308}.get(case)
+        text = json.dumps(header)
+        if case == "pixel_scale 10**400":
+            text = text.replace('"pixel_scale": null', '"pixel_scale": 1' + "0" * 400)
+        members["header"] = np.array(text)
+    elif case == "deflated W1 of 1 GB":
+        # a consistent architecture of 2,000,000 inputs: its W1, 1 GB of zeros, deflated to about 1 MB
+        n_inputs, n_hidden, dtype = 2_000_000, members["W1"].shape[1], members["W1"].dtype
+        header["architecture"]["n_inputs"] = n_inputs
+        members["header"] = np.array(json.dumps(header))
+        members["input_mean"] = np.zeros(n_inputs, dtype)
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+            for name, content in members.items():
+                if name != "W1":
+                    out.writestr(f"{name}.npy", npz_member(content))
+            with out.open("W1.npy", "w", force_zip64=True) as member:
+                shape = (n_inputs, n_hidden)
+                np.lib.format.write_array_header_1_0(
+                    member, {"descr": dtype.str, "fortran_order": False, "shape": shape}
+                )
+                zeros = bytes(n_hidden * dtype.itemsize * 10_000)
+                for _ in range(n_inputs // 10_000):
+                    member.write(zeros)
+        return path
+    elif case == "shape of 1.86 TiB":
+        # an architecture of 2**20 inputs and 2**19 hidden units, and .npy headers that agree with it (W1 alone
+        # 2**39 floats) on members of a few bytes each
+        header["architecture"] |= {"n_inputs": 2**20, "n_hidden": 2**19}
+        members["header"] = np.array(json.dumps(header))
+        shapes = {"W1": (2**20, 2**19), "b1": (2**19,), "W2": (2**19, 1), "input_mean": (2**20,)}
+        for name, shape in shapes.items():
+            dtype = members[name].dtype
+            buffer = io.BytesIO()
+            np.lib.format.write_array_header_1_0(buffer, {"descr": dtype.str, "fortran_order": False, "shape": shape})
+            members[name] = buffer.getvalue() + bytes(64)
+    elif case == "directory declares 4 GiB":
+        npz(path, members)
+        data = bytearray(path.read_bytes())
+        start = data.index(b"PK\x01\x02")  # the first member's central-directory entry: its uncompressed size
+        struct.pack_into("<I", data, start + 24, 0xFFFFFFF0)
+        path.write_bytes(bytes(data))
+        return path
+    elif case == "header of 2 MB":
+        header["metadata"]["notes"] = "x" * 2**21
+        members["header"] = np.array(json.dumps(header))
+    elif case == "folder":
+        path.mkdir()
+        return path
+    elif case == "fifo":
+        os.mkfifo(path)
+        return path
+    elif case == "/dev/zero":
+        path.symlink_to("/dev/zero")
+        return path
+    return npz(path, members)
+
+
+def npz_member(array) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+HOSTILE_MODELS = {
+    "pixel_scale 1e-300": "records pixel_scale 1e-300, not a number in [1, 65535]",
+    "pixel_scale 1e308": "records pixel_scale 1e+308, not a number in [1, 65535]",
+    "pixel_scale 10**400": "records pixel_scale 1000000000000000000000000000000000000000, not a number in [1, 65535]",
+    "deflated W1 of 1 GB": "holds compressed arrays of 984 MiB, more than the limit of 64 MiB",
+    "shape of 1.86 TiB": "W1.npy declares 192 bytes, but its shape (1048576, 524288) (float32) needs 2,199,02",
+    "directory declares 4 GiB": "more than the limit of 2 GiB for a model file",
+    "header of 2 MB": "its header is 8.0 MiB, more than the limit of 1 MiB",
+    "folder": "is a folder; give the model file (.npz)",
+    "fifo": "is a named pipe (FIFO), not a regular file; give the model file (.npz)",
+    "/dev/zero": "is a device, not a regular file",
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_MODELS)
+def test_hostile_model_files(case, tiny_copy, tiny_tree, child_env, artifacts, failed_cleanly):
+    """A model file made to mislead, exhaust memory or hang: one line, nothing predicted, under 500 MB of memory
+    and a minute."""
+    model = hostile_model(case, tiny_copy / "models" / "model.npz", tiny_copy)
+    photo = tiny_tree / "Dataset" / "0" / "IMG_0.JPG"
+    before = artifacts(tiny_copy)
+    args = [sys.executable, "-m", "signdigits", "predict", "--model", str(model), str(photo)]
+    result, peak = measured(args, tiny_copy, child_env(tiny_copy))
+    failed_cleanly(result, HOSTILE_MODELS[case], tiny_copy, before)
+    assert result.stdout == ""
+    assert peak < 500 * 2**20, peak
+
+
+def test_class_names_are_printed_safely(tiny_copy, tiny_tree, artifacts):
+    """A model whose class names hold a newline and a terminal escape sequence: each photo still one line, the
+    names escaped (the JSON output escapes them by itself)."""
+    from signdigits.modelfile import load_model, save_model
+
+    net = load_model(tiny_copy / "models" / "model.npz")
+    net.metadata["classes"] = ["zero\nforged\t1.0000", "\x1b[2J\x1b]0;owned\x07five"]
+    save_model(net, tiny_copy / "names.npz")
+    before = artifacts(tiny_copy)
+    photos = [tiny_tree / "Dataset" / "0" / "IMG_0.JPG", tiny_tree / "Dataset" / "5" / "img_1.png"]
+    result = predict(tiny_copy, "--model", tiny_copy / "names.npz", *photos)
+    assert result.returncode == 0, result.stderr
+    assert [line.split("\t")[:2] for line in result.stdout.splitlines()] == [
+        [str(photos[0]), "zero\\nforged\\t1.0000"],
+        [str(photos[1]), "\\x1b[2J\\x1b]0;owned\\x07five"],
+    ]
+    assert artifacts(tiny_copy) == before
+
+
+COMPARE_CASES = {
+    "name of 100,000 characters": (["x" * 100_000, "HEAD"], "is not a run name (at most 255 printable characters)"),
+    "a tree, not a commit": (
+        ["HEAD:reports", "HEAD"],
+        "cannot read reports/crossval_predictions.csv of 'HEAD:reports'",
+    ),
+    "name with an escape": (["\x1b[2Jexp", "HEAD"], "'\\x1b[2Jexp' is not a run name"),
+    "empty predictions": (["workspace", "HEAD"], "does not start with row,fold,true,predicted,probability (empty"),
+    "truncated predictions": (["workspace", "HEAD"], "is truncated or damaged at line 4 (not 5 columns)"),
+}
+
+
+@pytest.mark.parametrize("case", COMPARE_CASES)
+def test_compare_refuses_hostile_runs(case, tiny_copy, child_env, artifacts, failed_cleanly):
+    runs, message = COMPARE_CASES[case]
+    predictions = tiny_copy / "reports" / "crossval_predictions.csv"
+    if case == "empty predictions":
+        predictions.write_text("")
+    elif case == "truncated predictions":
+        predictions.write_text("\n".join(predictions.read_text().splitlines()[:3]) + "\n17,2")
+    before = artifacts(tiny_copy)
+    result = subprocess.run(
+        [sys.executable, "-m", "signdigits", "compare", *runs],
+        cwd=tiny_copy,
+        env=child_env(tiny_copy),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    failed_cleanly(result, message, tiny_copy, before)
 
 
 # --- whole runs: `dvc repro` keeps the previous results when a stage fails ------------------------------------------
@@ -526,3 +807,78 @@ def test_readme_grid_table_fits_120_columns(tiny_copy, tiny_tree, root, dvc):
         cells = row.split("]", 1)[1].split()
         assert all(str(train[key]) in cells for key in varied), row
         assert all(f"{metrics[column]:.5g}" in cells for column in accuracies), row
+
+
+# --- kills: a stage stopped part-way leaves the previous results, and nothing DVC would hash ---------------------
+KILLED_WHILE_WRITING = """
+import os, pathlib, signal
+_write = pathlib.Path.write_bytes
+
+def write_bytes(self, data):
+    _write(self, data[: len(data) // 2])
+    if self.name.endswith(".tmp"):
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or a power cut would, mid-file
+    return _write(self, data)
+
+pathlib.Path.write_bytes = write_bytes
+"""
+
+
+def test_sigkill_while_writing_leaves_nothing_for_dvc_to_hash(
+    tiny_copy, tiny_tree, tmp_path, run_stage, dvc, artifacts
+):
+    """SIGKILL runs no clean-up: the killed ingest leaves its temporary file in data/raw, a folder DVC hashes as one
+    output. The next `dvc repro` reruns ingest, which removes it before writing: every artifact, dvc.lock (data/raw
+    still 2 files) included, is as the build left it."""
+    (tmp_path / "kill").mkdir()
+    (tmp_path / "kill" / "sitecustomize.py").write_text(KILLED_WHILE_WRITING)
+    before = artifacts(tiny_copy)
+    killed = run_stage(
+        tiny_copy, "ingest", SIGN_DIGITS_DATA=tiny_tree, PYTHONPATH=f"{tiny_copy}{os.pathsep}{tmp_path / 'kill'}"
+    )
+    assert killed.returncode == -9
+    assert [p.name for p in (tiny_copy / "data" / "raw").glob(".*.tmp")]  # what a SIGKILL leaves
+    dvc(tiny_copy, "repro", SIGN_DIGITS_DATA=tiny_tree)
+    assert not list((tiny_copy / "data" / "raw").glob(".*.tmp"))
+    assert artifacts(tiny_copy) == before
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
+def test_stopped_crossval_keeps_the_previous_results(stop, tiny_copy, child_env, set_params, artifacts):
+    """`kill` (SIGTERM) or Ctrl-C (SIGINT) while crossval trains, after DVCLive has emptied reports/history/ and
+    logged epochs of the new run: one line, and every artifact, the history included, the previous run's."""
+    import signal
+
+    set_params(tiny_copy, train={"epochs": 100000})
+    before = artifacts(tiny_copy)
+    history = tiny_copy / "reports" / "history" / "plots" / "metrics" / "train_loss.tsv"
+    process = subprocess.Popen(
+        [sys.executable, "stages/crossval.py"],
+        cwd=tiny_copy,
+        env=child_env(tiny_copy),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # as from a terminal: a test run in the background inherits SIGINT ignored, which Python then keeps
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        for _ in range(600):  # until the new run has logged a few epochs
+            time.sleep(0.1)
+            if (
+                history.exists()
+                and "\n3\t" in history.read_text()
+                and history.read_bytes() != before["reports/history/plots/metrics/train_loss.tsv"]
+            ):
+                break
+        else:
+            raise AssertionError("crossval logged no epoch")
+        process.send_signal(getattr(signal, stop))
+        _, stderr = process.communicate(timeout=180)  # a loaded, shared machine can starve a niced run
+    finally:
+        process.kill()
+    assert process.returncode == 128 + getattr(signal, stop), stderr
+    assert stderr.strip().splitlines() == [f"error: {stderr.split('error: ')[1].strip()}"], stderr
+    assert f"stopped by {stop}" in stderr and "Traceback" not in stderr
+    assert artifacts(tiny_copy) == before
+    assert not [p for p in tiny_copy.rglob("*.tmp") if ".dvc" not in p.parts]

@@ -165,9 +165,9 @@ def test_a_huge_header_in_a_small_file_is_refused_before_allocating(saved):
     "metadata, message",
     [
         ({"image_size": "2"}, "records image_size '2', not a whole number of pixels ≥ 1"),
-        ({"pixel_scale": 0}, "records pixel_scale 0, not a finite number > 0"),
-        ({"pixel_scale": float("nan")}, "records pixel_scale nan, not a finite number > 0"),
-        ({"pixel_scale": "255"}, "records pixel_scale '255', not a finite number > 0"),
+        ({"pixel_scale": 0}, "records pixel_scale 0, not a number in [1, 65535]"),
+        ({"pixel_scale": float("nan")}, "records pixel_scale nan, not a number in [1, 65535]"),
+        ({"pixel_scale": "255"}, "records pixel_scale '255', not a number in [1, 65535]"),
         ({"classes": "05"}, "records classes '05', not a list of names"),
     ],
 )

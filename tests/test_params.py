@@ -98,6 +98,39 @@ def test_yaml_1_2_floats_are_numbers(written, expected):
     assert value == expected and isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# Spellings YAML 1.1 (PyYAML) and YAML 1.2 (ruamel.yaml, which DVC reads params.yaml with) read differently,
+# and some they read alike.
+SPELLINGS = [
+    ("train.epochs", "010"),  # 1.1: octal 8; 1.2: 10
+    ("train.epochs", "0o12"),  # 1.2 octal
+    ("train.epochs", "1:40"),  # 1.1: sexagesimal 100; 1.2: a string
+    ("train.epochs", "1_000"),
+    ("train.standardize", "off"),  # 1.1: false; 1.2: a string
+    ("train.standardize", "yes"),
+    ("train.standardize", "True"),
+    ("split.seed", "0x2A"),
+    ("train.weight_decay", "1e-5"),
+    ("train.learning_rate", "+.5"),
+]
+
+
+@pytest.mark.parametrize("key, written", SPELLINGS)
+def test_stages_read_each_value_as_dvc_records_it(key, written, tmp_path):
+    """What a stage trains is what dvc.lock, `dvc params diff` and `dvc exp show` record: the value DVC's own
+    parser reads, or a refusal naming the key."""
+    from dvc.utils.serialize import parse_yaml
+
+    section, name = key.split(".")
+    path = write_params(tmp_path, lambda text: re.sub(rf"(?m)^(  {name}:) .*$", rf"\1 {written}", text, count=1))
+    recorded = parse_yaml(path.read_text(), str(path))[section][name]
+    try:
+        read = load_all(path)[section][name]
+    except UsageError as error:
+        assert f"params.yaml: {key} = {recorded!r} is not allowed" in str(error)
+    else:
+        assert read == recorded and type(read) is type(recorded)
+
+
 @pytest.mark.parametrize("written", ["1e", "e5", "1e-5x", "'1e-5'", "1.5.3", "0x1p3"])
 def test_what_is_not_a_number_stays_a_string(written):
     assert isinstance(read_yaml(f"x: {written}")["x"], str)
