@@ -22,6 +22,10 @@ statistics) live in ``running``, beside ``params``. Everything else lives here, 
   BackProp"). The seed did not do it; the pipeline does by default (train.standardize);
 - training (``fit``): mini-batch gradient descent with an optimizer of ``optim.py``, stopped with an error when
   it diverges (``diverged``);
+- outlier exposure (Hendrycks, Mazeika & Dietterich, 2019): each epoch, ``outlier_share`` × N images that are no
+  hands (``outliers``) join the training rows with the uniform distribution as their target (1/K for each of K
+  classes, 0.5 for one sigmoid output), so that the network learns to spread its probability over images unlike
+  any class. Softmax with cross-entropy against a soft target Y has the same output error, (A − Y) / N;
 - dropout (Srivastava et al., 2014), "inverted": while training, each unit of the last hidden layer is dropped
   (set to 0) with probability p, independently per row and batch, and the kept ones are scaled by 1 / (1 − p).
   A unit's expected output is then what it is without dropout, so prediction uses the whole network as it is.
@@ -93,7 +97,9 @@ def diverged(train_loss, untrained_loss, params) -> bool:
 class TrainingConfig:
     """How ``fit`` trains. The learning rate of epoch e (counted from 0) is learning_rate / (1 + lr_decay · e);
     ``augment(X, rng)``, if given, returns the epoch's (randomly altered) copy of the training rows; ``dropout``
-    is the probability of dropping a unit of the last hidden layer (0: none)."""
+    is the probability of dropping a unit of the last hidden layer (0: none); ``outliers(n, side, rng)`` returns n
+    images of side² pixels that are no hands, of which each epoch adds round(outlier_share · N) (outlier
+    exposure, see the module docstring)."""
 
     epochs: int = 100
     batch_size: int = 32
@@ -104,12 +110,16 @@ class TrainingConfig:
     lr_decay: float = 0.0
     augment: Callable | None = None
     dropout: float = 0.0
+    outliers: Callable | None = None
+    outlier_share: float = 0.0
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be positive")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+        if self.outlier_share < 0 or (self.outlier_share > 0 and self.outliers is None):
+            raise ValueError("outlier_share must be ≥ 0, and needs an outliers function")
 
     def rate(self, epoch):
         return self.learning_rate / (1.0 + self.lr_decay * epoch)
@@ -300,36 +310,18 @@ class Network:
         return self._cross_entropy(Z, self._targets(y, Z.dtype)), float(np.mean(self._classes(Z) == y))
 
     # --- training ------------------------------------------------------------------------------------------
-    def fit(
-        self,
-        X,
-        y,
-        *,
-        epochs=100,
-        batch_size=32,
-        learning_rate=0.01,
-        optimizer="sgd",
-        momentum=0.0,
-        weight_decay=0.0,
-        lr_decay=0.0,
-        augment=None,
-        dropout=0.0,
-        X_val=None,
-        y_val=None,
-        on_epoch=None,
-    ):
-        """Mini-batch gradient descent; returns the history, one row per epoch: epoch, train_loss,
-        train_accuracy, and val_loss, val_accuracy when X_val is given (losses without the weight-decay term).
+    def fit(self, X, y, config: TrainingConfig | None = None, *, X_val=None, y_val=None, on_epoch=None, **options):
+        """Mini-batch gradient descent as ``config`` says (or TrainingConfig(**options): ``fit(X, y, epochs=5)``);
+        returns the history, one row per epoch: epoch, train_loss, train_accuracy, and val_loss, val_accuracy when
+        X_val is given (losses without the weight-decay term).
 
         Each epoch visits the rows in an order drawn from the model's seeded generator, in batches of
         ``batch_size`` (the last batch is smaller, not dropped); gradients are averaged over the batch, and the
-        optimizer ("sgd" with optional momentum, or "adam") takes one step per batch. The learning-rate schedule
-        and ``augment`` are described at TrainingConfig. ``on_epoch(row)`` is called after each epoch, with the
-        model as that epoch left it. Training that diverges (``diverged``) raises TrainingDiverged.
+        optimizer ("sgd" with optional momentum, or "adam") takes one step per batch. The learning-rate schedule,
+        ``augment`` and the outliers are described at TrainingConfig. ``on_epoch(row)`` is called after each epoch,
+        with the model as that epoch left it. Training that diverges (``diverged``) raises TrainingDiverged.
         """
-        config = TrainingConfig(
-            epochs, batch_size, learning_rate, optimizer, momentum, weight_decay, lr_decay, augment, dropout
-        )
+        config = TrainingConfig(**options) if config is None else config
         history = []
         with threadpool_limits(limits=self.BLAS_THREADS, user_api="blas"):
             for row in self.training(X, y, config, X_val, y_val):
@@ -350,12 +342,19 @@ class Network:
         validation = None if X_val is None else (self._input(X_val), np.asarray(y_val))
         step = make_optimizer(config.optimizer, self.params, config.momentum)
         untrained_loss, _ = self._scores(X0, y)
+        n_outliers = int(round(config.outlier_share * len(X)))
         for epoch in range(config.epochs):
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging epoch is caught just below
                 X0_epoch = X0 if config.augment is None else self._input(config.augment(X, self.rng))
-                for batch in batches(self.rng.permutation(len(X0)), config.batch_size):
+                Y_epoch = Y
+                if n_outliers:
+                    side = int(round(np.sqrt(self.n_inputs)))
+                    X0_epoch = np.concatenate([X0_epoch, self._input(config.outliers(n_outliers, side, self.rng))])
+                    Y_epoch = np.concatenate([Y, np.full((n_outliers, Y.shape[1]), 1 / max(2, Y.shape[1]), Y.dtype)])
+                for batch in batches(self.rng.permutation(len(X0_epoch)), config.batch_size):
                     keep = self.dropout_mask(len(batch), config.dropout)
-                    step(self._gradients(X0_epoch[batch], Y[batch], config.weight_decay, keep), config.rate(epoch))
+                    gradients = self._gradients(X0_epoch[batch], Y_epoch[batch], config.weight_decay, keep)
+                    step(gradients, config.rate(epoch))
                 train_loss, train_accuracy = self._scores(X0, y)
                 row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_accuracy}
                 if validation is not None:

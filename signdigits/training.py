@@ -6,6 +6,7 @@ from signdigits import perturbations
 from signdigits.augment import random_transforms, transform_images
 from signdigits.cnn import CNN
 from signdigits.mlp import MLP
+from signdigits.network import TrainingConfig
 
 
 def build_model(params, n_inputs, n_classes):
@@ -41,14 +42,17 @@ def augmenter(
     max_rotate: float = 0.0,
     max_zoom: float = 0.0,
     mirror: bool = False,
+    background: bool = False,
     families: tuple[str, ...] = (),
     severity: int = 3,
 ):
     """The ``augment`` argument of Network.fit for the train.augment_* params (None when there is nothing to do):
-    the images moved, turned and zoomed (``random_transforms``), then each mirrored with probability 1/2 if
-    ``mirror``, then each altered by perturbations.random_perturbations with ``families`` up to ``severity``."""
+    the images moved, turned and zoomed (``random_transforms``); then each mirrored with probability 1/2 if
+    ``mirror``; then, if ``background``, each with probability 1/2 given another background
+    (perturbations.background) at a strength drawn uniformly in [0, 1]; then each altered by
+    perturbations.random_perturbations with ``families`` up to ``severity``."""
     geometric = bool(max_shift or max_rotate or max_zoom)
-    if not (geometric or mirror or families):
+    if not (geometric or mirror or background or families):
         return None
 
     def augment(X, rng):
@@ -57,6 +61,10 @@ def augmenter(
         if mirror:
             flipped = rng.random(len(X)) < 0.5
             X = np.where(flipped[:, None], perturbations.mirror(X), X)
+        if background:
+            rows = np.flatnonzero(rng.random(len(X)) < 0.5)
+            X = X.copy()
+            X[rows] = perturbations.background(X[rows], rng.random(len(rows)), rng)
         if families:
             X = perturbations.random_perturbations(X, rng, families, severity)
         return X
@@ -79,11 +87,20 @@ def fit_options(params) -> dict:
             params["augment_rotate"],
             params["augment_zoom"],
             params["augment_mirror"],
+            params["augment_background"],
             tuple(params["augment_perturb"]),
             params["augment_severity"],
         ),
         "dropout": params["dropout"],
+        "outliers": synthetic_outliers if params["outlier_exposure"] else None,
+        "outlier_share": params["outlier_exposure"],
     }
+
+
+def synthetic_outliers(n, side, rng):
+    """``n`` synthetic non-hands (perturbations.non_hands) of side² pixels, new ones for each seed ``rng`` draws:
+    the outliers of train.outlier_exposure."""
+    return perturbations.non_hands(n, side, seed=int(rng.integers(2**32)))
 
 
 def progress(epochs, label):
@@ -108,5 +125,7 @@ def train(params, X_train, y_train, n_classes=2, label="train"):
     (network, history)."""
     net = build_model(params, X_train.shape[1], n_classes)
     with progress(params["epochs"], label) as bar:
-        history = net.fit(X_train, y_train, **fit_options(params), on_epoch=lambda row: show_epoch(bar, row))
+        history = net.fit(
+            X_train, y_train, TrainingConfig(**fit_options(params)), on_epoch=lambda row: show_epoch(bar, row)
+        )
     return net, history

@@ -88,3 +88,23 @@ def test_augmenter_follows_the_params_and_is_off_at_zero():
     np.testing.assert_array_equal(changed, expected)
     assert changed.dtype == X.dtype and changed.shape == X.shape
     assert augmenter(0) is None and augmenter(0, 0.0, 0.0) is None  # fit's "no augmentation"
+
+
+def test_mirror_and_background_augmentation_change_what_they_say():
+    """augment_mirror: each image as it is or mirrored, both seen; augment_background: each image as it is or
+    changed on its background only (the hand's pixels stay), both seen."""
+    side = 16
+    hand = np.ones((side, side), np.float32) * 0.9  # a light wall …
+    hand[4:14, 5:9] = 0.3  # … and a dark, lopsided "hand"
+    hand[4:7, 9:12] = 0.3
+    X = np.repeat(hand.reshape(1, -1), 40, axis=0)
+    mirrored = augmenter(0, mirror=True)(X, np.random.default_rng(1))
+    flipped = np.array([row.reshape(side, side)[:, ::-1].ravel() for row in X])
+    same, flip = (mirrored == X).all(axis=1), (mirrored == flipped).all(axis=1)
+    assert (same | flip).all() and 5 < flip.sum() < 35
+    changed = augmenter(0, background=True)(X, np.random.default_rng(2))
+    untouched = (changed == X).all(axis=1)
+    assert 5 < untouched.sum() < 35
+    hand_pixels = hand.ravel() < 0.5
+    np.testing.assert_array_equal(changed[:, hand_pixels], X[:, hand_pixels])
+    assert (np.abs(changed[~untouched][:, ~hand_pixels] - 0.9).mean(axis=1) > 0).all()

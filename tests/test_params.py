@@ -41,6 +41,26 @@ def test_committed_params_are_valid_and_complete():
         ("train", {"augment_rotate": -5}, "train.augment_rotate = -5 is not allowed; expected a number in [0, 180]"),
         ("train", {"batch_size": 0}, "train.batch_size = 0 is not allowed"),
         ("train", {"batch_norm": "yes"}, "train.batch_norm = 'yes' is not allowed; expected true or false"),
+        (
+            "train",
+            {"augment_perturb": ["mirror"]},
+            "train.augment_perturb = ['mirror'] is not allowed; expected a list",
+        ),
+        ("train", {"augment_perturb": ["blur", "blur"]}, "expected a list of distinct perturbation families from"),
+        ("train", {"augment_perturb": "blur"}, "train.augment_perturb = 'blur' is not allowed"),
+        (
+            "train",
+            {"augment_severity": 6},
+            "train.augment_severity = 6 is not allowed; expected an integer ≥ 1 and ≤ 5",
+        ),
+        (
+            "train",
+            {"outlier_exposure": 1.5},
+            "train.outlier_exposure = 1.5 is not allowed; expected a number in [0, 1]",
+        ),
+        ("train", {"photo_norm": 1}, "train.photo_norm = 1 is not allowed; expected true or false"),
+        ("refusal", {"score": "vibes"}, "refusal.score = 'vibes' is not allowed; expected one of 'msp', 'energy'"),
+        ("refusal", {"max_refused": 0.9}, "refusal.max_refused = 0.9 is not allowed; expected a number in [0, 0.5]"),
     ],
 )
 def test_bad_values_name_key_value_and_what_is_allowed(section, change, message):

@@ -6,6 +6,7 @@ import pytest
 from signdigits.cnn import CNN
 from signdigits.history import log_epoch, open_log, read_history
 from signdigits.mlp import MLP
+from signdigits.network import TrainingConfig
 from signdigits.params import load_params
 from signdigits.training import build_model
 
@@ -30,3 +31,37 @@ def test_params_choose_the_network(root):
     assert isinstance(net, MLP) and (net.n_hidden, net.n_outputs, net.activation) == (128, 1, "sigmoid")
     cnn = build_model(params | {"model": "cnn", "activation": "relu"}, 784, 10)
     assert isinstance(cnn, CNN) and (cnn.channels, cnn.n_hidden, cnn.n_outputs) == (params["conv_channels"], 128, 10)
+
+
+def test_outlier_exposure_adds_non_hands_with_the_uniform_target():
+    """Each epoch adds round(share · N) outliers, and their target is uniform: trained with them, the network's
+    probabilities on images like them move towards 1/K, and its output error on them is (A − 1/K) / N."""
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    X = np.clip(rng.normal(0.25 + 0.25 * y[:, None], 0.1, size=(60, 64)), 0, 1).astype(np.float32)
+    drawn = []
+
+    def outliers(n, side, generator):
+        drawn.append((n, side))
+        return np.tile(np.linspace(0, 1, side * side, dtype=np.float32), (n, 1))  # one gradient, n times
+
+    options = {"epochs": 40, "learning_rate": 0.1, "batch_size": 8}
+    exposed = MLP(64, 8, 3, "tanh", seed=0)
+    exposed.fit(X, y, TrainingConfig(**options, outliers=outliers, outlier_share=0.25))
+    assert drawn == [(15, 8)] * 40  # 0.25 × 60 rows, 8 × 8 pixels, every epoch
+    reference = MLP(64, 8, 3, "tanh", seed=0)
+    reference.fit(X, y, **options)
+    gradient = outliers(1, 8, None)
+    spread = lambda net: np.abs(net.predict_proba(gradient) - 1 / 3).max()  # noqa: E731
+    assert spread(exposed) < 0.1 < spread(reference)
+    assert exposed.predict(X).tolist() == y.tolist()  # and still right on the photos
+    # a soft target's output error is (A − Y) / N, the same formula as one-hot's: checked by finite differences
+    Y = np.full((4, 3), 1 / 3)
+    Z = rng.normal(size=(4, 3))
+    loss = lambda Z: float(np.mean(-(Y * (Z - np.log(np.exp(Z).sum(axis=1, keepdims=True)))).sum(axis=1)))  # noqa: E731
+    numeric = np.zeros_like(Z)
+    for index in np.ndindex(*Z.shape):
+        step = np.zeros_like(Z)
+        step[index] = 1e-6
+        numeric[index] = (loss(Z + step) - loss(Z - step)) / 2e-6
+    np.testing.assert_allclose(exposed._output_error(Z, Y), numeric, atol=1e-8)
