@@ -113,8 +113,11 @@ def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predicti
         "test_refused": refusals["refused"]["test"],
     }
     metrics |= baseline
-    rows = ["actual,predicted,probability"]
-    rows += [f"{classes[a]},{classes[p]},{c:.4f}" for a, p, c in zip(y_test, y_pred, predictions.confidence)]
+    rows = ["actual,predicted,probability,refused"]
+    rows += [
+        f"{classes[a]},{classes[p]},{c:.4f},{int(r)}"
+        for a, p, c, r in zip(y_test, y_pred, predictions.confidence, predictions.refused)
+    ]
     curves = roc_curves(y_test, proba)
     fpr, tpr = curves[0] if len(curves) == 1 else macro_average_roc(curves)
     roc = ["fpr,tpr"] + [f"{f:.6f},{t:.6f}" for f, t in zip(fpr, tpr)]

@@ -128,5 +128,24 @@ def test_a_test_photo_gets_the_prediction_evaluate_gave_it(built_project, real_d
     result = predict(*(found[i] for i in chosen), "--model", project / "models/model.npz", "--json")
     assert result.returncode == 0, result.stderr
     for i, prediction in zip(chosen, json.loads(result.stdout)):
-        assert prediction["digit"] == evaluated[i]["predicted"]
+        refused = evaluated[i]["refused"] == "1"
+        assert prediction["digit"] == (None if refused else evaluated[i]["predicted"])
+        assert prediction.get("guess", prediction["digit"]) == evaluated[i]["predicted"]
         assert prediction["probability"] == pytest.approx(float(evaluated[i]["probability"]), abs=1e-4)
+
+
+def test_the_pipelines_model_answers_hands_and_refuses_what_is_none(built_project, real_data, tmp_path):
+    """The default pipeline's model: real photos of its digits answered (all but at most the refused share of
+    clean validation photos, 2 %), a flat grey photo and a 4 × 4 image refused in one line each, exit status 0."""
+    project, _ = built_project
+    photos = sorted((real_data / "Dataset" / "0").iterdir())[:25] + sorted((real_data / "Dataset" / "5").iterdir())[:25]
+    Image.new("RGB", (640, 480), (128, 128, 128)).save(tmp_path / "grey.png")
+    Image.new("RGB", (4, 4), (200, 180, 160)).save(tmp_path / "tiny.png")
+    result = predict(*photos, tmp_path / "grey.png", tmp_path / "tiny.png", "--model", project / "models/model.npz")
+    assert result.returncode == 0 and result.stderr == ""
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    assert len(lines) == len(photos) + 2
+    answered = [line for line in lines[:-2] if line[1] != "?"]
+    assert len(answered) >= 48 and all(line[1] in ("0", "5") for line in answered)
+    assert lines[-2][1:] == ["?", "a flat image, no hand (its grey levels spread 0.000 < 0.03)"]
+    assert lines[-1][1:] == ["?", "4×4 pixels is too small to show a hand (under 16 pixels a side)"]
