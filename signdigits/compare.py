@@ -8,6 +8,7 @@ means nothing and the command refuses. It prints each run's out-of-fold accuracy
 exact McNemar p-value (``stats.mcnemar_p``).
 """
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +38,12 @@ def read_predictions(run: str, repo: str = ".") -> dict:
                 f"cannot read {PREDICTIONS} of '{run}' ({' '.join(str(error).split())}); give an experiment name "
                 "from `dvc exp show`, a git revision, or 'workspace'"
             ) from None
-    header, *lines = text.splitlines()
-    if header.split(",") != COLUMNS:
+    header, *lines = csv.reader(text.splitlines())  # later columns (source, p_<class>) may follow; a path may hold ","
+    if header[: len(COLUMNS)] != COLUMNS:
         raise UsageError(f"{PREDICTIONS} of '{run}' does not start with {','.join(COLUMNS)}; rerun `dvc repro`")
     if not lines:
         raise UsageError(f"'{run}' has no out-of-fold predictions: it ran with cross-validation off (split.folds ≤ 1)")
-    cells = np.array([line.split(",") for line in lines])
+    cells = np.array([line[:4] for line in lines])
     return {name: cells[:, i] for i, name in enumerate(COLUMNS[:4])}
 
 
