@@ -32,7 +32,7 @@ PARAMS = {section: load_params(section, ROOT / "params.yaml") for section in ("i
 @lru_cache(maxsize=4)
 def real_photos(classes: tuple, image_size: int):
     """(X, y) of the real photos of ``classes``, normalized as the pipeline does (ingested once per run)."""
-    images, labels, _ = ingest(resolve_source(dataset_path()), image_size)
+    images, labels, _, _ = ingest(resolve_source(dataset_path()), image_size)
     images, y = select_classes(images, labels, list(classes))
     return normalize(images), y
 

@@ -8,6 +8,7 @@ means nothing and the command refuses. It prints each run's out-of-fold accuracy
 exact McNemar p-value (``stats.mcnemar_p``).
 """
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +60,9 @@ def _read_text(run: str, repo: str) -> str:
 
 def read_predictions(run: str, repo: str = ".") -> dict:
     """The out-of-fold predictions of ``run`` as columns {row, fold, true, predicted} (strings)."""
-    header, *lines = _read_text(run, repo).splitlines() or [""]
-    if header.split(",") != COLUMNS:
+    rows = list(csv.reader(_read_text(run, repo).splitlines()))  # later columns (source, p_<class>) may follow
+    header, *lines = rows or [[]]
+    if header[: len(COLUMNS)] != COLUMNS:
         raise UsageError(
             f"{PREDICTIONS} of '{_shown(run)}' does not start with {','.join(COLUMNS)} (empty or damaged); rerun "
             "`dvc repro`"
@@ -69,14 +71,13 @@ def read_predictions(run: str, repo: str = ".") -> dict:
         raise UsageError(
             f"'{_shown(run)}' has no out-of-fold predictions: it ran with cross-validation off (split.folds ≤ 1)"
         )
-    rows = [line.split(",") for line in lines]
-    damaged = next((number for number, row in enumerate(rows, start=2) if len(row) != len(COLUMNS)), None)
+    damaged = next((number for number, row in enumerate(lines, start=2) if len(row) != len(header)), None)
     if damaged is not None:
         raise UsageError(
-            f"{PREDICTIONS} of '{_shown(run)}' is truncated or damaged at line {damaged} (not {len(COLUMNS)} "
+            f"{PREDICTIONS} of '{_shown(run)}' is truncated or damaged at line {damaged} (not {len(header)} "
             "columns); rerun `dvc repro`"
         )
-    cells = np.array(rows)
+    cells = np.array([line[:4] for line in lines])
     return {name: cells[:, i] for i, name in enumerate(COLUMNS[:4])}
 
 

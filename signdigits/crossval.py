@@ -14,6 +14,9 @@ threshold of the model's "I don't know" (refusal.py), with how well each out-of-
 validation photos from synthetic non-hands (perturbations.non_hands).
 """
 
+import csv
+import io
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -179,13 +182,25 @@ def folds_csv(per_fold: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def predictions_csv(out_of_fold: dict, classes: list[str]) -> str:
+def out_of_fold_probabilities(out_of_fold: dict, temperature: float, n_classes: int) -> np.ndarray:
+    """(N, K) out-of-fold class probabilities softmax(Z / T) of the training rows, from each row's fold network's
+    logits Z and the temperature T that ``calibrate`` fitted on them (1 with cross-validation off): the
+    probabilities the calibrated model states, as evaluate and predict show them. K = 2 for a binary network."""
+    if "logits" not in out_of_fold:
+        return np.zeros((0, n_classes))
+    return calibration.probabilities(out_of_fold["logits"], temperature)
+
+
+def predictions_csv(out_of_fold: dict, classes: list[str], sources, probabilities) -> str:
     """One line per training row: its index in the training rows, its validation fold, the true and predicted
-    class and the probability the network gave its prediction."""
+    class, the probability of the predicted class, the photo's source (its path in the dataset) and the
+    probability of each class (p_<class>, six significant digits: a suspect's tiny probability keeps its order),
+    all calibrated (``out_of_fold_probabilities``). CSV quoting: a path holding a comma stays one cell."""
+    buffer = io.StringIO()
+    table = csv.writer(buffer, lineterminator="\n")
+    table.writerow(["row", "fold", "true", "predicted", "probability", "source"] + [f"p_{c}" for c in classes])
     o = out_of_fold
-    lines = ["row,fold,true,predicted,probability"]
-    lines += [
-        f"{r},{f},{classes[t]},{classes[p]},{q:.4f}"
-        for r, f, t, p, q in zip(o["row"], o["fold"], o["true"], o["predicted"], o["probability"])
-    ]
-    return "\n".join(lines) + "\n"
+    for r, f, t, p, q in zip(o["row"], o["fold"], o["true"], o["predicted"], probabilities):
+        cells = [r, f, classes[t], classes[p], f"{q[p]:.4f}", sources[r]] + [f"{v:.6g}" for v in q]
+        table.writerow(cells)
+    return buffer.getvalue()

@@ -304,7 +304,8 @@ def read_contents(photos: list[Photo], where: str) -> list[bytes]:
 
 
 def read_npz(path: Path, image_size: int):
-    """Images (N, image_size²) uint8 and labels (N,) str from an .npz in the course format."""
+    """Images (N, image_size²) uint8, labels (N,) str and sources (N,) str from an .npz in the course format; a
+    photo's source is ``npz:<its row in the file>``."""
     import numpy as np
 
     from signdigits.images import to_network_input
@@ -341,17 +342,21 @@ def read_npz(path: Path, image_size: int):
 
         images = np.stack([to_network_input(Image.fromarray(image, "L"), image_size) for image in images])
     order = np.argsort(labels, kind="stable")  # by digit, keeping the file's order within a digit
-    return images.reshape(len(images), -1)[order], labels[order].astype("<U1")
+    sources = np.array([f"npz:{row}" for row in order], dtype=str)
+    return images.reshape(len(images), -1)[order], labels[order].astype("<U1"), sources
 
 
 def ingest(source: Source, image_size: int, environ=os.environ):
-    """Every photo of ``source`` as (images uint8 (N, image_size²), labels (N,) str, summary dict)."""
+    """Every photo of ``source`` as (images uint8 (N, image_size²), labels (N,) str, sources (N,) str, summary
+    dict). A photo's source names it inside the dataset, never on this machine: its path in digest form
+    (``Dataset/7/IMG_5874.JPG``) or, from an .npz, ``npz:<row>``; a fixed-width unicode array, saved without
+    pickle."""
     import numpy as np
 
     from signdigits.images import read_photos
 
     if source.kind == "npz":
-        images, labels = read_npz(Path(source.location), image_size)
+        images, labels, sources = read_npz(Path(source.location), image_size)
         digest = file_sha256(Path(source.location))
     else:
         photos, archive = list_photos(source, environ)
@@ -364,6 +369,7 @@ def ingest(source: Source, image_size: int, environ=os.environ):
             )
         images = read_photos(contents, [photo.path for photo in photos], image_size)
         labels = np.array([photo.label for photo in photos], dtype="<U1")
+        sources = np.array([photo.path for photo in photos], dtype=str)
     classes, counts = np.unique(labels, return_counts=True)
     summary = {
         "source": source.describe(),
@@ -373,4 +379,4 @@ def ingest(source: Source, image_size: int, environ=os.environ):
         "images": int(len(labels)),
         "images_per_class": {str(c): int(n) for c, n in zip(classes, counts)},
     }
-    return images, labels, summary
+    return images, labels, sources, summary

@@ -5,6 +5,8 @@ refusals, and the figures.
 Probabilities, the loss and the calibration error are those of the calibrated model (its logits divided by the
 temperature chosen on the validation folds), as ``predict`` shows them."""
 
+import csv
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,8 +103,8 @@ def robustness_on_test(net, split: dict) -> dict:
 def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predictions, robust: dict, X_others) -> dict:
     """Everything evaluate writes but the figures, as {relative path: content}: the metrics (with the calibrated
     loss and calibration error, the accuracy under the perturbation suite and the share of test photos refused),
-    the per-class table, per-photo predictions, ROC points, the suite's table (``robust``, from
-    ``robustness_on_test``) and the refusals."""
+    the per-class table, per-photo predictions (each photo named by its source), ROC points, the suite's table
+    (``robust``, from ``robustness_on_test``) and the refusals."""
     classes = meta["classes"]
     X_test, y_test, y_pred, proba = split["X_test"], split["y_test"], predictions.y_pred, predictions.proba
     loss = calibration.negative_log_likelihood(predictions.logits, y_test, net.temperature)
@@ -113,18 +115,18 @@ def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predicti
         "test_refused": refusals["refused"]["test"],
     }
     metrics |= baseline
-    rows = ["actual,predicted,probability,refused"]
-    rows += [
-        f"{classes[a]},{classes[p]},{c:.4f},{int(r)}"
-        for a, p, c, r in zip(y_test, y_pred, predictions.confidence, predictions.refused)
-    ]
+    rows = io.StringIO()  # a path holding a comma stays one cell
+    table = csv.writer(rows, lineterminator="\n")
+    table.writerow(["actual", "predicted", "probability", "refused", "source"])
+    for a, p, c, r, source in zip(y_test, y_pred, predictions.confidence, predictions.refused, split["sources_test"]):
+        table.writerow([classes[a], classes[p], f"{c:.4f}", int(r), source])
     curves = roc_curves(y_test, proba)
     fpr, tpr = curves[0] if len(curves) == 1 else macro_average_roc(curves)
     roc = ["fpr,tpr"] + [f"{f:.6f},{t:.6f}" for f, t in zip(fpr, tpr)]
     return {
         "reports/metrics.json": metrics,
         "reports/classification_report.txt": classification_report_text(y_test, y_pred, classes),
-        "reports/predictions.csv": "\n".join(rows) + "\n",
+        "reports/predictions.csv": rows.getvalue(),
         "reports/roc.csv": "\n".join(roc) + "\n",
         "reports/robustness.csv": robustness.table_csv(robust, float(np.mean(y_pred == y_test))),
         "reports/refusal.json": refusals,

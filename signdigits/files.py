@@ -153,10 +153,21 @@ def load_json(path: str | Path):
         raise UsageError(f"{path} is not valid JSON ({error}); rerun `dvc repro --force`") from None
 
 
-SPLIT_PARTS = ("X_train", "y_train", "X_test", "y_test")
+def load_text(path: str | Path) -> str:
+    """One text artifact (a report another stage wrote); a missing file says how to build it."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path} not found; run `dvc repro` to build it") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path} is not UTF-8 text ({error}); rerun `dvc repro --force`") from None
+
+
+SPLIT_PARTS = ("X_train", "y_train", "X_test", "y_test", "sources_test")
 
 
 def load_split(folder: str | Path = "data/split") -> tuple[dict, dict]:
-    """The split stage's arrays {X_train, y_train, X_test, y_test} and its meta.json."""
+    """The split stage's arrays {X_train, y_train, X_test, y_test, sources_test} and its meta.json."""
     folder = Path(folder)
     return {part: load_array(folder / f"{part}.npy") for part in SPLIT_PARTS}, load_json(folder / "meta.json")

@@ -155,9 +155,28 @@ def digit_classes():
     return Rule("a list of two or more distinct digits from '0' … '9', e.g. [\"0\", \"5\"]", convert)
 
 
+def source_paths():
+    def convert(value):
+        ok = isinstance(value, list) and all(isinstance(path, str) and path.strip() for path in value)
+        return value if ok else None
+
+    return Rule("a list of photo paths as reports/label_issues.csv names them, e.g. [Dataset/7/IMG_5874.JPG]", convert)
+
+
+def relabel_mapping():
+    """Photo path → digit; the digits are checked by ``_check_filter``, which names the entry."""
+
+    def convert(value):
+        if not isinstance(value, dict) or not all(isinstance(path, str) and path.strip() for path in value):
+            return None
+        return {path: str(digit) if _is_int(digit) else digit for path, digit in value.items()}
+
+    return Rule("a mapping of photo paths to digits, e.g. {Dataset/7/IMG_5874.JPG: '1'}, or {}", convert)
+
+
 SCHEMA = {
     "ingest": {"source": text(), "image_size": integer(8, 512)},
-    "filter": {"classes": digit_classes()},
+    "filter": {"classes": digit_classes(), "exclude": source_paths(), "relabel": relabel_mapping()},
     "split": {
         "test_size": number(0, 1, low_open=True, high_open=True),
         "seed": integer(0, MAX_SEED),
@@ -222,13 +241,35 @@ def check_section(section: str, values: Any) -> dict:
         if value is None:
             _refuse(section, key, values[key], rule)
         checked[key] = value
-    if section == "filter" and len(set(checked["classes"])) != len(checked["classes"]):
+    if section == "filter":
+        _check_filter(checked, values)
+    return checked
+
+
+def _check_filter(checked: dict, values: dict) -> None:
+    """Checks within section filter: classes distinct and at least two; each excluded photo listed once; each
+    relabelled photo given a digit; no photo both excluded and relabelled. (Whether a path names a photo of the
+    data is checked by stage filter, which reads the data.)"""
+    if len(set(checked["classes"])) != len(checked["classes"]):
         raise UsageError(f"params.yaml: filter.classes = {values['classes']!r} lists a class twice; list each once")
-    if section == "filter" and len(checked["classes"]) < 2:
+    if len(checked["classes"]) < 2:
         raise UsageError(
             f"params.yaml: filter.classes = {values['classes']!r} has fewer than two classes; list two or more"
         )
-    return checked
+    twice = [path for i, path in enumerate(checked["exclude"]) if path in checked["exclude"][:i]]
+    if twice:
+        raise UsageError(f"params.yaml: filter.exclude lists {twice[0]!r} twice; list each photo once")
+    for path, digit in checked["relabel"].items():
+        if digit not in DIGITS:
+            raise UsageError(
+                f"params.yaml: filter.relabel maps {path!r} to {values['relabel'][path]!r}, which is not a class; "
+                "expected a digit '0' … '9'"
+            )
+    both = [path for path in checked["exclude"] if path in checked["relabel"]]
+    if both:
+        raise UsageError(
+            f"params.yaml: {both[0]!r} is in both filter.exclude and filter.relabel; keep it in one of them"
+        )
 
 
 def pooled_sides(image_size: int, blocks: int) -> list[int]:

@@ -1,6 +1,7 @@
 """Stage crossval: the configured network (the ``train`` params) cross-validated on the training rows' folds →
 reports/crossval.json (metrics), reports/crossval_folds.csv (per fold), reports/crossval_predictions.csv
-(out-of-fold predictions), reports/crossval_robustness.csv (accuracy under the perturbation suite),
+(out-of-fold predictions, each photo named by its source, with every class's calibrated probability),
+reports/crossval_robustness.csv (accuracy under the perturbation suite),
 reports/calibration.json (temperature and refusal threshold, for stage train) and the per-epoch history in
 reports/history/ (DVCLive). Never reads the test split."""
 
@@ -11,6 +12,7 @@ from signdigits.crossval import (
     calibrate,
     cross_validate,
     folds_csv,
+    out_of_fold_probabilities,
     predictions_csv,
     robustness_csv,
     robustness_table,
@@ -29,7 +31,7 @@ def main():
     params = load_all()
     meta = load_json("data/split/meta.json")
     X, y = load_array("data/split/X_train.npy"), load_array("data/split/y_train.npy")
-    folds = load_array("data/split/folds.npy")
+    folds, sources = load_array("data/split/folds.npy"), load_array("data/split/sources_train.npy")
     held = None
     try:
         with open_log() as live:
@@ -41,6 +43,7 @@ def main():
                 robust = robustness_table(nets, X, y, folds)
                 synthetic = non_hands(NON_HANDS, meta["image_size"])
                 calibrated = calibrate(nets, X, y, folds, out_of_fold, params["refusal"], synthetic)
+            probabilities = out_of_fold_probabilities(out_of_fold, calibrated["temperature"], len(meta["classes"]))
             # Inside the log's block, so that the history is put back if these cannot be written; a Ctrl-C or
             # SIGTERM from here on waits until the history and these are complete, never falls between them.
             held = hold_signals()
@@ -48,7 +51,9 @@ def main():
                 {
                     "reports/crossval.json": summary(per_fold, out_of_fold, robust, calibrated),
                     "reports/crossval_folds.csv": folds_csv(per_fold),
-                    "reports/crossval_predictions.csv": predictions_csv(out_of_fold, meta["classes"]),
+                    "reports/crossval_predictions.csv": predictions_csv(
+                        out_of_fold, meta["classes"], sources, probabilities
+                    ),
                     "reports/crossval_robustness.csv": robustness_csv(robust, out_of_fold),
                     "reports/calibration.json": calibrated,
                 }

@@ -1,22 +1,27 @@
-"""Stage filter: keep the classes of filter.classes; labels become indices into that list → data/filtered/."""
+"""Stage filter: the user's corrections by source path (filter.exclude: photos left out, filter.relabel: photos
+given another digit), then the classes of filter.classes; labels become indices into that list → data/filtered/,
+each row's source beside it (sources.npy)."""
 
 import sys
 
 from signdigits.errors import exit_code
 from signdigits.files import load_array, write_outputs
 from signdigits.params import load_params
-from signdigits.preprocess import select_classes
+from signdigits.preprocess import filter_rows
 
 
 def main():
     params = load_params("filter")
-    images = load_array("data/raw/images.npy")
-    images, labels = select_classes(images, load_array("data/raw/labels.npy"), params["classes"])
+    images, sources = load_array("data/raw/images.npy"), load_array("data/raw/sources.npy")
+    rows, labels = filter_rows(
+        load_array("data/raw/labels.npy"), sources, params["classes"], params["exclude"], params["relabel"]
+    )
     image_size = int(round(images.shape[1] ** 0.5))
     write_outputs(
         {
-            "data/filtered/images.npy": images,
+            "data/filtered/images.npy": images[rows],
             "data/filtered/labels.npy": labels,
+            "data/filtered/sources.npy": sources[rows],
             "data/filtered/meta.json": {"classes": params["classes"], "image_size": image_size},
         }
     )

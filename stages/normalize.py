@@ -1,4 +1,5 @@
-"""Stage normalize: pixels to float32 in [0, 1] (divided by 255, as the seed) → data/normalized/."""
+"""Stage normalize: pixels to float32 in [0, 1] (divided by 255, as the seed) → data/normalized/, each row's
+source beside it (sources.npy)."""
 
 import sys
 
@@ -13,6 +14,7 @@ def main():
         {
             "data/normalized/X.npy": normalize(load_array("data/filtered/images.npy")),
             "data/normalized/y.npy": load_array("data/filtered/labels.npy"),
+            "data/normalized/sources.npy": load_array("data/filtered/sources.npy"),
             "data/normalized/meta.json": meta,
         }
     )

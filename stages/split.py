@@ -1,5 +1,6 @@
-"""Stage split: a stratified, seeded train/test split (scikit-learn) → data/split/, and the validation fold of
-each training row → data/split/folds.npy (split.folds of them; ≤ 1: cross-validation off, every row −1)."""
+"""Stage split: a stratified, seeded train/test split (scikit-learn) → data/split/, each part's sources beside it
+(sources_train.npy, sources_test.npy), and the validation fold of each training row → data/split/folds.npy
+(split.folds of them; ≤ 1: cross-validation off, every row −1)."""
 
 import sys
 
@@ -12,13 +13,18 @@ from signdigits.preprocess import stratified_folds, stratified_split
 def main():
     params = load_params("split")
     X, y = load_array("data/normalized/X.npy"), load_array("data/normalized/y.npy")
-    X_train, X_test, y_train, y_test = stratified_split(X, y, params["test_size"], params["seed"])
+    sources = load_array("data/normalized/sources.npy")
+    X_train, X_test, y_train, y_test, sources_train, sources_test = stratified_split(
+        X, y, params["test_size"], params["seed"], sources
+    )
     write_outputs(
         {
             "data/split/X_train.npy": X_train,
             "data/split/y_train.npy": y_train,
             "data/split/X_test.npy": X_test,
             "data/split/y_test.npy": y_test,
+            "data/split/sources_train.npy": sources_train,
+            "data/split/sources_test.npy": sources_test,
             "data/split/folds.npy": stratified_folds(y_train, params["folds"], params["seed"]),
             "data/split/meta.json": load_json("data/normalized/meta.json"),
         }

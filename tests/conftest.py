@@ -401,8 +401,9 @@ def failed_cleanly():
 def _write_split(project: Path, n_train=40, n_test=10, folds=4, size=8, seed=0) -> Path:
     """A hand-made data/split/ in ``project``: two classes of noisy grey levels (class 1 brighter), alternating
     labels, ``folds`` validation folds that each hold both classes (≤ 1: all −1, cross-validation off), and
-    meta.json as the split stage writes it; and data/raw/ with the same photos as digits "0" and "5" plus six of
-    a digit "3" the split left out (what evaluate's refusal report reads). Returns the split folder."""
+    meta.json and each row's source (sources_train.npy, sources_test.npy: "Dataset/<digit>/<part>_<i>.png") as the
+    split stage writes them; and data/raw/ with the same photos as digits "0" and "5" plus six of a digit "3" the
+    split left out (what evaluate's refusal report reads). Returns the split folder."""
     import json
 
     rng = np.random.default_rng(seed)
@@ -415,6 +416,7 @@ def _write_split(project: Path, n_train=40, n_test=10, folds=4, size=8, seed=0) 
         X = np.clip(rng.normal(0.3 + 0.4 * y[:, None], 0.1, size=(n, size * size)), 0, 1).astype(np.float32)
         np.save(split / f"X_{part}.npy", X)
         np.save(split / f"y_{part}.npy", y)
+        np.save(split / f"sources_{part}.npy", np.array([f"Dataset/{'05'[c]}/{part}_{i}.png" for i, c in enumerate(y)]))
         images.append(np.round(X * 255).astype(np.uint8))
         labels.append(np.where(y == 1, "5", "0"))
     images.append(rng.integers(0, 256, size=(6, size * size), dtype=np.uint8))

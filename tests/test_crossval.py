@@ -49,6 +49,7 @@ def test_split_stage_folds_index_the_training_rows_only(tmp_path, copy_project, 
     (project / "data/normalized").mkdir(parents=True)
     np.save(project / "data/normalized/X.npy", X)
     np.save(project / "data/normalized/y.npy", np.arange(50) % 2)
+    np.save(project / "data/normalized/sources.npy", np.array([f"Dataset/{'05'[i % 2]}/{i}.png" for i in range(50)]))
     (project / "data/normalized/meta.json").write_text(json.dumps({"classes": ["0", "5"], "image_size": 8}))
     assert run_stage(project, "split").returncode == 0
     split = {name: np.load(project / f"data/split/{name}.npy") for name in ("X_train", "y_train", "X_test", "folds")}
@@ -148,7 +149,8 @@ def test_cross_validation_off(tmp_path, copy_project, write_split, run_stage):
     assert json.loads((project / "reports/calibration.json").read_text()) == {"temperature": 1.0, "refusal": None}
     net = load_model(project / "models/model.npz")
     assert net.temperature == 1.0 and net.refusal is None  # nothing to calibrate on: it never refuses
-    assert (project / "reports/crossval_predictions.csv").read_text() == "row,fold,true,predicted,probability\n"
+    header = "row,fold,true,predicted,probability,source,p_0,p_5\n"
+    assert (project / "reports/crossval_predictions.csv").read_text() == header
     assert not list((project / "reports/history").rglob("*.tsv"))  # nothing trained, no curves
 
 

@@ -37,9 +37,13 @@ def test_tree_from_root_or_dataset_folder_gives_the_same_photos(tmp_path, make_t
 
 def test_ingest_values_of_a_tree(tmp_path, make_tree, bright_side):
     root = make_tree(tmp_path / "tree")
-    images, labels, summary = ingest(resolve_source(str(root), environ={}), 8)
+    images, labels, sources, summary = ingest(resolve_source(str(root), environ={}), 8)
     assert images.shape == (18, 64) and images.dtype == np.uint8
     assert labels.dtype.kind == "U" and list(labels) == sorted(labels)
+    # each row named by its path inside the dataset, never by this machine's path
+    assert sources.dtype.kind == "U" and list(sources) == sorted(sources) and len(set(sources)) == 18
+    assert all(s.startswith(f"Dataset/{label}/") for s, label in zip(sources, labels))
+    assert not any(str(tmp_path) in s for s in sources)
     assert summary["images_per_class"] == {"0": 6, "3": 6, "5": 6} and summary["images"] == 18
     assert summary["content_sha256"] == expected_digest(root) and not summary["matches_pinned_upstream"]
     for row, label in zip(images.reshape(-1, 8, 8).astype(int), labels):
@@ -58,7 +62,8 @@ def test_zip_reads_the_same_as_the_tree(tmp_path, make_tree, zip_tree):
     from_tree = ingest(resolve_source(str(root), environ={}), 8)
     np.testing.assert_array_equal(from_zip[0], from_tree[0])
     np.testing.assert_array_equal(from_zip[1], from_tree[1])
-    assert from_zip[2]["content_sha256"] == from_tree[2]["content_sha256"]
+    np.testing.assert_array_equal(from_zip[2], from_tree[2])  # the same names, whatever holds the tree
+    assert from_zip[3]["content_sha256"] == from_tree[3]["content_sha256"]
 
 
 def test_zip_member_escaping_the_folder_is_refused(tmp_path):
@@ -75,12 +80,13 @@ def test_npz_in_course_format(tmp_path):
     pixels = rng.integers(0, 256, size=(5, 784)).astype(np.float64)
     labels = np.array(["5", "0", "5", "0", "0"])
     np.savez(tmp_path / "course.npz", dataset=pixels, labels=labels)
-    images, got_labels, summary = ingest(resolve_source(str(tmp_path / "course.npz"), environ={}), 28)
+    images, got_labels, sources, summary = ingest(resolve_source(str(tmp_path / "course.npz"), environ={}), 28)
     order = [1, 3, 4, 0, 2]  # sorted by digit, stable within a digit
     np.testing.assert_array_equal(images, pixels[order].astype(np.uint8))
     assert list(got_labels) == ["0", "0", "0", "5", "5"]
+    assert list(sources) == [f"npz:{row}" for row in order]  # each photo's row in the file
     assert summary["images_per_class"] == {"0": 3, "5": 2}
-    smaller, _, _ = ingest(resolve_source(str(tmp_path / "course.npz"), environ={}), 14)
+    smaller, _, _, _ = ingest(resolve_source(str(tmp_path / "course.npz"), environ={}), 14)
     assert smaller.shape == (5, 196)
 
 

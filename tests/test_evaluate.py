@@ -202,7 +202,9 @@ def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project, run_s
     b, c = int(np.sum(right_net & ~right_linear)), int(np.sum(~right_net & right_linear))
     assert metrics["mcnemar_p_vs_baseline"] == (float(f"{binomtest(b, b + c).pvalue:.4g}") if b + c else 1.0)
     rows = (project / "reports/predictions.csv").read_text().splitlines()
-    assert rows[0] == "actual,predicted,probability,refused" and len(rows) == 11
+    assert rows[0] == "actual,predicted,probability,refused,source" and len(rows) == 11
+    sources = np.load(project / "data/split/sources_test.npy")
+    assert [row.split(",")[4] for row in rows[1:]] == sources.tolist()  # each test photo named by its file
     for name in ("loss_curve", "confusion_matrix", "roc_curve", "robustness", "calibration"):
         is_real_picture((project / f"reports/figures/{name}.png").read_bytes())
     is_real_picture((project / "reports/prediction_examples.png").read_bytes())

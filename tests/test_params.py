@@ -33,6 +33,18 @@ def test_committed_params_are_valid_and_complete():
         ("filter", {"classes": ["0"]}, "has fewer than two classes"),
         ("filter", {"classes": ["0", "5", "0"]}, "lists a class twice"),
         ("filter", {"classes": ["0", "12"]}, "expected a list of two or more distinct digits"),
+        ("filter", {"exclude": "Dataset/0/a.JPG"}, "filter.exclude = 'Dataset/0/a.JPG' is not allowed; expected"),
+        ("filter", {"exclude": ["Dataset/0/a.JPG", ""]}, "filter.exclude = ['Dataset/0/a.JPG', ''] is not allowed"),
+        ("filter", {"exclude": ["Dataset/0/a.JPG"] * 2}, "filter.exclude lists 'Dataset/0/a.JPG' twice"),
+        ("filter", {"relabel": ["Dataset/0/a.JPG"]}, "filter.relabel = ['Dataset/0/a.JPG'] is not allowed; expected a"),
+        ("filter", {"relabel": {"Dataset/0/a.JPG": "12"}}, "filter.relabel maps 'Dataset/0/a.JPG' to '12', which is"),
+        ("filter", {"relabel": {"Dataset/0/a.JPG": 12}}, "maps 'Dataset/0/a.JPG' to 12, which is not a class"),
+        ("filter", {"relabel": {"Dataset/0/a.JPG": None}}, "maps 'Dataset/0/a.JPG' to None, which is not a class"),
+        (
+            "filter",
+            {"exclude": ["Dataset/0/a.JPG"], "relabel": {"Dataset/0/a.JPG": "5"}},
+            "'Dataset/0/a.JPG' is in both filter.exclude and filter.relabel",
+        ),
         ("train", {"activation": "softsign"}, "train.activation = 'softsign' is not allowed; expected one of"),
         ("train", {"learning_rate": 0}, "train.learning_rate = 0 is not allowed; expected a number > 0"),
         ("train", {"momentum": 1.0}, "train.momentum = 1.0 is not allowed"),
@@ -81,7 +93,8 @@ def test_missing_key_is_named():
 
 
 def test_integer_classes_are_accepted_as_digit_names():
-    assert check_section("filter", {"classes": [0, 5]})["classes"] == ["0", "5"]
+    checked = check_section("filter", {"classes": [0, 5], "exclude": [], "relabel": {"Dataset/5/a.JPG": 0}})
+    assert checked["classes"] == ["0", "5"] and checked["relabel"] == {"Dataset/5/a.JPG": "0"}
 
 
 def test_missing_file_and_section(tmp_path):
@@ -200,7 +213,7 @@ def test_non_finite_numbers_are_refused_by_name(tmp_path, text, message):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda t: t.replace("filter:\n  classes:", "filter:\n  clases:"), "unknown key filter.clases"),
+        (lambda t: t.replace("\n  classes:", "\n  clases:"), "unknown key filter.clases"),
         (lambda t: t.replace("train:", "trian:"), "unknown section 'trian'; the sections are ingest, filter"),
         (lambda t: t + "evaluate:\n  plots: true\n", "unknown section 'evaluate'"),
         (lambda t: t.replace("  seed: 0\n", "  seed: 0\n  sede: 1\n"), "unknown key train.sede"),

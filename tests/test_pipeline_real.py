@@ -105,4 +105,5 @@ def test_cross_validation_with_the_default_params(built_project):
     width = cv["oof_accuracy_high"] - cv["oof_accuracy_low"]
     assert width < metrics["test_accuracy_high"] - metrics["test_accuracy_low"]
     rows = (project / "reports/crossval_predictions.csv").read_text().splitlines()
-    assert rows[0] == "row,fold,true,predicted,probability" and len(rows) == 1 + 329
+    assert rows[0] == "row,fold,true,predicted,probability,source,p_0,p_5" and len(rows) == 1 + 329
+    assert all(row.split(",")[5].startswith(("Dataset/0/", "Dataset/5/")) for row in rows[1:])  # named by its file

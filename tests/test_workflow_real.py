@@ -10,7 +10,7 @@ def test_edit_rerun_and_diff(built_copy, real_data, dvc, stages_run, set_params)
     project = built_copy
     set_params(project, train={"learning_rate": 0.05})
     result = dvc(project, "repro", SIGN_DIGITS_DATA=real_data)
-    assert stages_run(result.stdout) == ["source", "crossval", "train", "evaluate"]  # not the data stages
+    assert stages_run(result.stdout) == ["source", "crossval", "audit", "train", "evaluate"]  # not the data stages
 
     params_diff = dvc(project, "params", "diff", "--json").stdout
     change = json.loads(params_diff)["params.yaml"]["train.learning_rate"]
