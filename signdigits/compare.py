@@ -5,7 +5,8 @@ A and B are experiment names (as `dvc exp show` lists them), git revisions (a co
 training photo, from stage crossval) through DVC's API, which resolves experiment names as `dvc` does. Both runs
 must have cross-validated the same photos in the same folds (same rows, folds and labels), otherwise the pairing
 means nothing and the command refuses. It prints each run's out-of-fold accuracy, the discordant counts and the
-exact McNemar p-value (``stats.mcnemar_p``).
+exact McNemar p-value (``stats.mcnemar_p``), and ends with one plain sentence (``verdict``): which run is right on
+more photos, by how many, and whether that is evidence of a difference (p < 0.05) or not.
 """
 
 import csv
@@ -18,6 +19,7 @@ from signdigits.files import open_regular, read_capped
 from signdigits.stats import discordant_counts, mcnemar_p
 
 PREDICTIONS = "reports/crossval_predictions.csv"
+LEVEL = 0.05  # p below it: evidence that one run is more accurate
 COLUMNS = ["row", "fold", "true", "predicted", "probability"]
 # One line per training photo (2,062 photos at most: about 60 KB); past this the file is not one of ours.
 PREDICTIONS_LIMIT = 64 * 2**20
@@ -114,5 +116,19 @@ def report(run_a: str, run_b: str, result: dict) -> str:
             f"  {run_b:<{width}}  accuracy {result['accuracy_b']:.4f}",
             f"  right in {run_a} only: {result['a_right_b_wrong']}, right in {run_b} only: {result['b_right_a_wrong']}",
             f"  exact McNemar p = {result['p']:.4g} (two-sided binomial test of the discordant photos)",
+            verdict(run_a, run_b, result),
         ]
     )
+
+
+def verdict(run_a: str, run_b: str, result: dict) -> str:
+    """One sentence: which run is more accurate on the out-of-fold predictions, by how many photos (right in one
+    only, minus the reverse), and whether the exact McNemar p-value makes that evidence (p < LEVEL)."""
+    lead = result["a_right_b_wrong"] - result["b_right_a_wrong"]
+    p = repr(float(f"{result['p']:.2g}"))  # two significant digits: 1.0, 0.39, 0.0034, 3.4e-05
+    if lead == 0:
+        return f"{run_a} and {run_b} are right on as many photos: no evidence either is better (p = {p})."
+    better, photos = (run_a if lead > 0 else run_b), f"{abs(lead)} photo{'s' if abs(lead) != 1 else ''}"
+    if result["p"] < LEVEL:
+        return f"{better} is more accurate, by {photos}, and that is evidence it is better (p = {p} < {LEVEL})."
+    return f"{better} is right on {photos} more, but that is no evidence either is better (p = {p})."

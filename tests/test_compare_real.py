@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
+from signdigits.compare import verdict
+
 
 @pytest.fixture
 def compare(child_env):
@@ -40,6 +42,7 @@ def test_compare_two_experiments_and_refuse_other_splits(built_copy, real_data, 
     assert lines[3] == f"  right in fast only: {b}, right in small only: {c}"
     p = binomtest(b, b + c).pvalue if b + c else 1.0
     assert lines[4].startswith(f"  exact McNemar p = {p:.4g} ")
+    assert lines[5:] == [verdict("fast", "small", {"a_right_b_wrong": b, "b_right_a_wrong": c, "p": p})]
     assert compare(project, "HEAD", "workspace").returncode == 0  # a git revision, and the workspace (= small)
 
     dvc(project, "exp", "run", "-n", "other-split", "-S", "split.seed=7", SIGN_DIGITS_DATA=real_data)
