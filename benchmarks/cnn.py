@@ -45,7 +45,7 @@ from signdigits.cnn import BN_EPSILON, BN_MOMENTUM  # noqa: E402
 from signdigits.network import TrainingConfig, standardization  # noqa: E402
 from signdigits.training import build_model, fit_options  # noqa: E402
 
-CONFIGURATION = "dvc exp run -n ten-digits-cnn"
+CONFIGURATION = "dvc exp run -n ten-digits-cnn-clean "
 MEASURE = (  # run the train stage as DVC does, as this process's only child; write its peak resident set (KiB)
     "import pathlib, resource, subprocess, sys; subprocess.run([sys.executable, 'stages/train.py'], check=True); "
     "pathlib.Path('{report}').write_text(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))"

@@ -30,7 +30,7 @@ from signdigits.training import train
 MODELS = {
     "default": None,
     "ten-digits": "dvc exp run -n ten-digits ",
-    "ten-digits-cnn": "dvc exp run -n ten-digits-cnn",
+    "ten-digits-cnn": "dvc exp run -n ten-digits-cnn ",
 }
 GOALS = {  # issue 19: (minimum clean CV, minimum robust CV, refused non-hands, refused other digits)
     "default": {"cv_robust_accuracy": 0.95, "cv_accuracy_mean": 0.98, "refused_other_digits": 0.80},

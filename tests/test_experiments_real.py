@@ -97,15 +97,16 @@ def test_artifacts_travel_through_a_remote(built_copy, real_data, tmp_path, dvc,
 
 
 def test_ten_digit_cnn_configuration(built_copy, real_data, dvc, exported_parity):
-    (command,) = readme_commands("dvc exp run -n ten-digits-cnn")
+    (command,) = readme_commands("dvc exp run -n ten-digits-cnn ")
     dvc(built_copy, *command, "-S", "split.folds=0", SIGN_DIGITS_DATA=real_data)  # as above: no cross-validation
     metrics = json.loads((built_copy / "reports/metrics.json").read_text())
-    assert metrics["test_accuracy"] >= 0.98  # issue 14's goal, above the dataset paper's 98 %
+    # the robust line trades 2.5 points of clean cross-validated accuracy (0.963 ± 0.0075) for robustness (issue 19)
+    assert metrics["test_accuracy"] >= 0.94
     from signdigits.modelfile import load_model
 
     net = load_model(built_copy / "models/model.npz")
     assert type(net).__name__ == "CNN" and net.channels == [16, 32] and net.n_outputs == 10
-    assert (net.kernel_size, net.n_hidden, net.batch_norm) == (5, 256, True)
+    assert (net.kernel_size, net.n_hidden, net.batch_norm, net.photo_norm) == (5, 256, True, True)
     result = subprocess.run(
         [
             sys.executable,
