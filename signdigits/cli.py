@@ -60,7 +60,7 @@ def predict_photos(paths, model_path=DEFAULT_MODEL):
     from signdigits.evaluation import confidence_of_prediction
     from signdigits.images import TooSmall, read_photo
     from signdigits.preprocess import normalize
-    from signdigits.refusal import MIN_SIDE, MIN_SPREAD, ood_score
+    from signdigits.refusal import MIN_SIDE, MIN_SPREAD, flat, ood_score
 
     net, meta = load_predictor(model_path)
     if not net.calibrated:
@@ -82,7 +82,7 @@ def predict_photos(paths, model_path=DEFAULT_MODEL):
         X = normalize(np.stack(rows), meta["pixel_scale"])
         predicted, proba = net.predict_with_proba(X)
         confidence = confidence_of_prediction(proba, predicted)
-        spread = X.std(axis=1)
+        is_flat = flat(X)
         if net.refusal is not None:
             score, threshold = net.refusal["score"], net.refusal["threshold"]
             scores = ood_score(net, X, score, net.ood_stats, net.temperature)
@@ -90,8 +90,8 @@ def predict_photos(paths, model_path=DEFAULT_MODEL):
         for i, (result, k, p) in enumerate(zip(seen, predicted, confidence)):
             result |= {"digit": meta["classes"][k], "probability": round(float(p), 4)}
             reason = None
-            if spread[i] < MIN_SPREAD:
-                reason = f"a flat image, no hand (its grey levels spread {spread[i]:.3f} < {MIN_SPREAD})"
+            if is_flat[i]:
+                reason = f"a flat image, no hand (its grey levels spread {X[i].std():.3f} < {MIN_SPREAD})"
             elif net.refusal is not None and scores[i] < threshold:
                 reason = f"unlike the photos it was trained on ({score} score {scores[i]:.4g} < {threshold:.4g})"
             if reason:

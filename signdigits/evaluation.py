@@ -81,15 +81,15 @@ def refusal_report(net, X_test, y_test, predictions: Predictions, X_others) -> d
         others["other_digits"] = X_others
     report = {"score": None, "threshold": None, "refused": {}, "auroc": {}}
     report["refused"]["test"] = round(float(np.mean(predictions.refused)), DECIMALS)
-    for name, X in others.items():
-        report["refused"][name] = round(float(np.mean(refused(net, X))), DECIMALS)
     if net.refusal is not None:
-        score = net.refusal["score"]
-        report |= {"score": score, "threshold": net.refusal["threshold"]}
-        scores_in = ood_score(net, X_test, score, net.ood_stats, net.temperature, predictions.logits)
-        for name, X in others.items():
-            scores_out = ood_score(net, X, score, net.ood_stats, net.temperature)
+        report |= {"score": net.refusal["score"], "threshold": net.refusal["threshold"]}
+        scores_in = ood_score(net, X_test, report["score"], net.ood_stats, net.temperature, predictions.logits)
+    for name, X in others.items():
+        scores_out = None
+        if net.refusal is not None:
+            scores_out = ood_score(net, X, report["score"], net.ood_stats, net.temperature)
             report["auroc"][name] = round(calibration.ood_auroc(scores_in, scores_out), DECIMALS)
+        report["refused"][name] = round(float(np.mean(refused(net, X, scores=scores_out))), DECIMALS)
     answered = ~predictions.refused
     report["accuracy_answered"] = round(float(np.mean(predictions.y_pred[answered] == y_test[answered])), DECIMALS)
     return report

@@ -50,11 +50,12 @@ def ood_score(net, X, score: str, stats: dict, temperature: float, Z=None) -> np
     return calibration.msp(Z, temperature) if score == "msp" else calibration.energy(Z, temperature)
 
 
-def refused(net, X, Z=None) -> np.ndarray:
+def refused(net, X, Z=None, scores=None) -> np.ndarray:
     """Which rows of X the network refuses to answer: the flat ones, and those whose score is below the model's
     threshold (if the model file holds one: not a model trained without cross-validation, or before refusal
-    existed)."""
+    existed). ``Z`` (the logits of X) or ``scores`` (its scores) may be given when already computed."""
     if net.refusal is None:
         return flat(X)
-    scores = ood_score(net, X, net.refusal["score"], net.ood_stats, net.temperature, Z)
+    if scores is None:
+        scores = ood_score(net, X, net.refusal["score"], net.ood_stats, net.temperature, Z)
     return flat(X) | (scores < net.refusal["threshold"])
