@@ -42,8 +42,8 @@ from common import copy_of_project, readme_command, readme_configuration, real_s
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 from signdigits.cnn import BN_EPSILON, BN_MOMENTUM  # noqa: E402
-from signdigits.network import TrainingConfig, standardization  # noqa: E402
-from signdigits.training import build_model, fit_options  # noqa: E402
+from signdigits.network import standardization  # noqa: E402
+from signdigits.training import build_model, training_config  # noqa: E402
 
 CONFIGURATION = "dvc exp run -n ten-digits-cnn-clean "
 MEASURE = (  # run the train stage as DVC does, as this process's only child; write its peak resident set (KiB)
@@ -118,7 +118,7 @@ class TorchTwin:
         loss over the training rows before training (for the divergence rule), then per epoch the augmented rows,
         batches in the order of the generator, each with our dropout mask, Adam at the epoch's learning rate, and
         loss and accuracy over the training rows."""
-        torch, net, config = self.torch, self.net, TrainingConfig(**fit_options(params))
+        torch, net, config = self.torch, self.net, training_config(params)
         mean, scale = standardization(X)
         y_all, X_plain = torch.from_numpy(y), self.images((X - mean) / scale)
 
@@ -160,7 +160,7 @@ def compare_fit(params, classes, epochs, repeats, threads):
 
     def ours():
         net = build_model(params, X.shape[1], len(classes))
-        history = net.fit(X, y, **fit_options(params))
+        history = net.fit(X, y, training_config(params))
         return history[-1]["train_loss"], history[-1]["train_accuracy"]
 
     def theirs():

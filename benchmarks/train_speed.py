@@ -37,7 +37,7 @@ from common import PARAMS, real_split  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 from signdigits.mlp import MLP  # noqa: E402
-from signdigits.network import standardization  # noqa: E402
+from signdigits.network import TrainingConfig, standardization  # noqa: E402
 
 REPEATS = 3
 
@@ -57,13 +57,8 @@ def train_ours(params, X_train, y_train, blas_threads=1):
         standardize=params["standardize"],
     )
     net.BLAS_THREADS = blas_threads  # MLP's own choice is 1
-    net.fit(
-        X_train,
-        y_train,
-        epochs=params["epochs"],
-        batch_size=params["batch_size"],
-        learning_rate=params["learning_rate"],
-    )
+    options = {name: params[name] for name in ("epochs", "batch_size", "learning_rate")}
+    net.fit(X_train, y_train, TrainingConfig(**options))
     return net
 
 

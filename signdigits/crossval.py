@@ -22,10 +22,9 @@ from threadpoolctl import threadpool_limits
 
 from signdigits import calibration, robustness
 from signdigits.choices import REFUSAL_SCORES
-from signdigits.network import TrainingConfig
 from signdigits.refusal import fit_stats, flat, ood_score
 from signdigits.stats import wilson_interval
-from signdigits.training import build_model, fit_options, progress, show_epoch
+from signdigits.training import build_model, progress, show_epoch, training_config
 
 DECIMALS = 4  # as reports/metrics.json
 MIN_TEMPERATURE = 1.0  # see ``calibrate``
@@ -44,10 +43,10 @@ def cross_validate(params, X, y, folds, n_classes, on_epoch=None):
     if k == 0:
         empty = np.zeros(0, dtype=np.int64)
         return [], [], {"row": empty, "fold": empty, "true": empty, "predicted": empty, "probability": empty}, []
-    config = TrainingConfig(**fit_options(params))
+    config = training_config(params)
     held_out = [folds == fold for fold in range(k)]
     nets = [build_model(params, X.shape[1], n_classes) for _ in range(k)]
-    runs = [net.training(X[~rows], y[~rows], config, X[rows], y[rows]) for net, rows in zip(nets, held_out)]
+    runs = [net.training(X[~rows], y[~rows], config, (X[rows], y[rows])) for net, rows in zip(nets, held_out)]
     history = []
     with threadpool_limits(limits=nets[0].BLAS_THREADS, user_api="blas"), progress(config.epochs, f"{k} folds") as bar:
         for last in zip(*runs):  # one epoch of each fold; after the loop, ``last`` holds each fold's final row

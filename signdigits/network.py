@@ -22,7 +22,7 @@ statistics) live in ``running``, beside ``params``. Everything else lives here, 
   BackProp"). The seed did not do it; the pipeline does by default (train.standardize);
 - training (``fit``): mini-batch gradient descent with an optimizer of ``optim.py``, stopped with an error when
   it diverges (``diverged``);
-- outlier exposure (Hendrycks, Mazeika & Dietterich, 2019): each epoch, ``outlier_share`` × N images that are no
+- outlier exposure (Hendrycks, Mazeika & Dietterich, 2019): each epoch, ``outlier_exposure`` × N images that are no
   hands (``outliers``) join the training rows with the uniform distribution as their target (1/K for each of K
   classes, 0.5 for one sigmoid output), so that the network learns to spread its probability over images unlike
   any class. Softmax with cross-entropy against a soft target Y has the same output error, (A − Y) / N;
@@ -95,11 +95,13 @@ def diverged(train_loss, untrained_loss, params) -> bool:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """How ``fit`` trains. The learning rate of epoch e (counted from 0) is learning_rate / (1 + lr_decay · e);
-    ``augment(X, rng)``, if given, returns the epoch's (randomly altered) copy of the training rows; ``dropout``
-    is the probability of dropping a unit of the last hidden layer (0: none); ``outliers(n, side, rng)`` returns n
-    images of side² pixels that are no hands, of which each epoch adds round(outlier_share · N) (outlier
-    exposure, see the module docstring)."""
+    """How ``fit`` trains: every training option, named once. Each field but the two functions is the ``train``
+    param of the same name (``training.training_config`` builds it from the params; docs/model.md explains each).
+    The learning rate of epoch e (counted from 0) is learning_rate / (1 + lr_decay · e); ``dropout`` is the
+    probability of dropping a unit of the last hidden layer (0: none); each epoch adds round(outlier_exposure · N)
+    images that are no hands (outlier exposure, see the module docstring). The functions: ``augment(X, rng)``, if
+    given, returns the epoch's (randomly altered) copy of the training rows; ``outliers(n, side, rng)`` returns n
+    images of side² pixels that are no hands."""
 
     epochs: int = 100
     batch_size: int = 32
@@ -108,18 +110,18 @@ class TrainingConfig:
     momentum: float = 0.0
     weight_decay: float = 0.0
     lr_decay: float = 0.0
-    augment: Callable | None = None
     dropout: float = 0.0
+    outlier_exposure: float = 0.0
+    augment: Callable | None = None
     outliers: Callable | None = None
-    outlier_share: float = 0.0
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be positive")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
-        if self.outlier_share < 0 or (self.outlier_share > 0 and self.outliers is None):
-            raise ValueError("outlier_share must be ≥ 0, and needs an outliers function")
+        if self.outlier_exposure < 0 or (self.outlier_exposure > 0 and self.outliers is None):
+            raise ValueError("outlier_exposure must be ≥ 0, and needs an outliers function")
 
     def rate(self, epoch):
         return self.learning_rate / (1.0 + self.lr_decay * epoch)
@@ -310,10 +312,10 @@ class Network:
         return self._cross_entropy(Z, self._targets(y, Z.dtype)), float(np.mean(self._classes(Z) == y))
 
     # --- training ------------------------------------------------------------------------------------------
-    def fit(self, X, y, config: TrainingConfig | None = None, *, X_val=None, y_val=None, on_epoch=None, **options):
-        """Mini-batch gradient descent as ``config`` says (or TrainingConfig(**options): ``fit(X, y, epochs=5)``);
-        returns the history, one row per epoch: epoch, train_loss, train_accuracy, and val_loss, val_accuracy when
-        X_val is given (losses without the weight-decay term).
+    def fit(self, X, y, config: TrainingConfig, *, validation=None, on_epoch=None):
+        """Mini-batch gradient descent as ``config`` says; returns the history, one row per epoch: epoch,
+        train_loss, train_accuracy, and val_loss, val_accuracy when ``validation`` = (X_val, y_val) is given
+        (losses without the weight-decay term).
 
         Each epoch visits the rows in an order drawn from the model's seeded generator, in batches of
         ``batch_size`` (the last batch is smaller, not dropped); gradients are averaged over the batch, and the
@@ -321,16 +323,15 @@ class Network:
         ``augment`` and the outliers are described at TrainingConfig. ``on_epoch(row)`` is called after each epoch,
         with the model as that epoch left it. Training that diverges (``diverged``) raises TrainingDiverged.
         """
-        config = TrainingConfig(**options) if config is None else config
         history = []
         with threadpool_limits(limits=self.BLAS_THREADS, user_api="blas"):
-            for row in self.training(X, y, config, X_val, y_val):
+            for row in self.training(X, y, config, validation):
                 history.append(row)
                 if on_epoch is not None:
                     on_epoch(row)
         return history
 
-    def training(self, X, y, config: TrainingConfig, X_val=None, y_val=None):
+    def training(self, X, y, config: TrainingConfig, validation=None):
         """``fit`` one epoch at a time: a generator that trains an epoch and yields its history row. It leaves
         the BLAS threads to its caller (``fit`` limits them to BLAS_THREADS), so that several networks can be
         trained in lockstep, an epoch of each in turn (cross-validation's folds)."""
@@ -339,10 +340,11 @@ class Network:
             mean, scale = standardization(self._photos(X))
             self.input_mean, self.input_scale = mean.astype(self.dtype), self.dtype.type(scale)
         X0, Y = self._input(X), self._targets(y, self.dtype)  # standardized once per fit, not once per batch
-        validation = None if X_val is None else (self._input(X_val), np.asarray(y_val))
+        if validation is not None:
+            validation = self._input(validation[0]), np.asarray(validation[1])
         step = make_optimizer(config.optimizer, self.params, config.momentum)
         untrained_loss, _ = self._scores(X0, y)
-        n_outliers = int(round(config.outlier_share * len(X)))
+        n_outliers = int(round(config.outlier_exposure * len(X)))
         for epoch in range(config.epochs):
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging epoch is caught just below
                 X0_epoch = X0 if config.augment is None else self._input(config.augment(X, self.rng))

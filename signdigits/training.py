@@ -1,5 +1,7 @@
 """Building and training the network from the ``train`` params, with a tqdm progress bar on stderr."""
 
+from dataclasses import fields
+
 import numpy as np
 
 from signdigits import perturbations
@@ -72,16 +74,10 @@ def augmenter(
     return augment
 
 
-def fit_options(params) -> dict:
-    """The training keywords of ``Network.fit`` (the fields of TrainingConfig) from the ``train`` params."""
-    return {
-        "epochs": params["epochs"],
-        "batch_size": params["batch_size"],
-        "learning_rate": params["learning_rate"],
-        "optimizer": params["optimizer"],
-        "momentum": params["momentum"],
-        "weight_decay": params["weight_decay"],
-        "lr_decay": params["lr_decay"],
+def training_config(params) -> TrainingConfig:
+    """The TrainingConfig of the ``train`` params: each of its fields from the param of the same name, and its two
+    functions built from params: ``augment`` from the augment_* params, ``outliers`` if outlier_exposure > 0."""
+    functions = {
         "augment": augmenter(
             params["augment_shift"],
             params["augment_rotate"],
@@ -91,10 +87,10 @@ def fit_options(params) -> dict:
             tuple(params["augment_perturb"]),
             params["augment_severity"],
         ),
-        "dropout": params["dropout"],
         "outliers": synthetic_outliers if params["outlier_exposure"] else None,
-        "outlier_share": params["outlier_exposure"],
     }
+    named = {field.name: params[field.name] for field in fields(TrainingConfig) if field.name not in functions}
+    return TrainingConfig(**named, **functions)
 
 
 def synthetic_outliers(n, side, rng):
@@ -125,7 +121,5 @@ def train(params, X_train, y_train, n_classes=2, label="train"):
     (network, history)."""
     net = build_model(params, X_train.shape[1], n_classes)
     with progress(params["epochs"], label) as bar:
-        history = net.fit(
-            X_train, y_train, TrainingConfig(**fit_options(params)), on_epoch=lambda row: show_epoch(bar, row)
-        )
+        history = net.fit(X_train, y_train, training_config(params), on_epoch=lambda row: show_epoch(bar, row))
     return net, history

@@ -8,6 +8,7 @@ from scipy.signal import correlate2d
 
 from signdigits.cnn import BN_EPSILON, CNN, correlate, flipped, im2col, max_pool, max_pool_backward
 from signdigits.modelfile import load_model, save_model
+from signdigits.network import TrainingConfig
 
 
 def naive_max_pool(R):
@@ -97,7 +98,7 @@ def test_batch_norm_history_and_prediction_use_the_running_statistics():
     rng = np.random.default_rng(6)
     X, y = rng.normal(size=(30, 64)), rng.integers(0, 3, 30)
     net = CNN(64, 3, channels=(3,), n_hidden=4, seed=0, dtype=np.float64, batch_norm=True)
-    history = net.fit(X, y, epochs=2, batch_size=8, learning_rate=0.01, optimizer="adam")
+    history = net.fit(X, y, TrainingConfig(epochs=2, batch_size=8, learning_rate=0.01, optimizer="adam"))
     assert history[-1]["train_loss"] == pytest.approx(net.loss(X, y), rel=1e-12)
     Z = net._forward(net._input(X), training=True)[1]
     assert abs(net._cross_entropy(Z, net._targets(y, Z.dtype)) - net.loss(X, y)) > 1e-6
@@ -227,7 +228,7 @@ def test_it_learns_shifted_bars_and_round_trips(tmp_path, batch_norm):
             images[i, at, :] = 1
     X = images.reshape(n, -1) + rng.normal(0, 0.1, (n, side * side)).astype(np.float32)
     net = CNN(side * side, 1, channels=(4,), kernel_size=3, n_hidden=8, seed=0, batch_norm=batch_norm)
-    net.fit(X, y, epochs=15, batch_size=16, learning_rate=0.01, optimizer="adam")
+    net.fit(X, y, TrainingConfig(epochs=15, batch_size=16, learning_rate=0.01, optimizer="adam"))
     assert net.accuracy(X, y) == 1.0
     net.metadata = {"classes": ["0", "5"], "image_size": side}
     save_model(net, tmp_path / "cnn.npz")
@@ -243,15 +244,8 @@ def test_bit_for_bit_reproducible(batch_norm):
     weights = []
     for _ in range(2):
         net = CNN(64, 3, channels=(2,), n_hidden=4, seed=5, standardize=True, batch_norm=batch_norm)
-        net.fit(
-            X,
-            y,
-            epochs=2,
-            batch_size=8,
-            learning_rate=0.01,
-            optimizer="adam",
-            augment=lambda rows, generator: rows[generator.permutation(len(rows))],
-        )
+        shuffled = lambda rows, generator: rows[generator.permutation(len(rows))]  # noqa: E731
+        net.fit(X, y, TrainingConfig(epochs=2, batch_size=8, learning_rate=0.01, optimizer="adam", augment=shuffled))
         weights.append({k: v.tobytes() for k, v in (net.params | net.running).items()})
     assert weights[0] == weights[1]
 

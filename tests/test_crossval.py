@@ -67,9 +67,9 @@ def test_each_fold_trains_on_the_other_folds_and_the_figures_add_up(monkeypatch,
     seen = []
     real_training = Network.training
 
-    def spy(net, X_train, y_train, config, X_val=None, y_val=None):
-        seen.append(({r.tobytes() for r in X_train}, {r.tobytes() for r in X_val}))
-        return real_training(net, X_train, y_train, config, X_val, y_val)
+    def spy(net, X_train, y_train, config, validation=None):
+        seen.append(({r.tobytes() for r in X_train}, {r.tobytes() for r in validation[0]}))
+        return real_training(net, X_train, y_train, config, validation)
 
     monkeypatch.setattr(Network, "training", spy)
     history, per_fold, oof, nets = crossval.cross_validate(params, X, y, folds, 2)

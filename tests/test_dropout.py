@@ -77,11 +77,11 @@ def test_dropout_zero_changes_nothing_and_prediction_stays_deterministic(model):
     X = rng.normal(size=(60, 16)).astype(np.float32)
     y = (X[:, :8].sum(axis=1) > X[:, 8:].sum(axis=1)).astype(int)
     options = {"epochs": 30, "batch_size": 10, "learning_rate": 0.01, "optimizer": "adam"}
-    plain = small(model, 1, np.float32).fit(X, y, **options)
-    zero = small(model, 1, np.float32).fit(X, y, **options, dropout=0.0)
+    plain = small(model, 1, np.float32).fit(X, y, TrainingConfig(**options))
+    zero = small(model, 1, np.float32).fit(X, y, TrainingConfig(**options, dropout=0.0))
     assert plain == zero
     net = small(model, 1, np.float32)
-    thinned = net.fit(X, y, **options, dropout=0.5)
+    thinned = net.fit(X, y, TrainingConfig(**options, dropout=0.5))
     assert thinned != plain  # the masks changed the training
     assert thinned[-1]["train_accuracy"] > 0.85  # and it still learns
     state = net.rng.bit_generator.state

@@ -9,7 +9,7 @@ from sklearn.metrics import log_loss
 
 from signdigits.mlp import MLP
 from signdigits.modelfile import load_model, save_model
-from signdigits.network import TrainingDiverged, diverged
+from signdigits.network import TrainingConfig, TrainingDiverged, diverged
 from signdigits.optim import make_optimizer
 
 
@@ -54,7 +54,7 @@ def test_one_sgd_step_equals_the_seed_formulas(d):
     dZ1 = dA1 * A1 * (1 - A1)
     dW1 = X.T @ dZ1 / m
     db1 = dZ1.sum(axis=0) / m
-    net.fit(X, y, epochs=1, batch_size=m, learning_rate=eta)
+    net.fit(X, y, TrainingConfig(epochs=1, batch_size=m, learning_rate=eta))
     for name, expected in (
         ("W1", W1 - eta * dW1),
         ("b1", b1 - eta * db1),
@@ -119,7 +119,7 @@ def test_learning_rate_decay_per_epoch():
     X, y = problem(n=6, d=3)
     net = MLP(3, 2, 1, "tanh", seed=0, dtype=np.float64)
     reference = MLP(3, 2, 1, "tanh", seed=0, dtype=np.float64)
-    net.fit(X, y, epochs=3, batch_size=6, learning_rate=0.3, lr_decay=0.5)
+    net.fit(X, y, TrainingConfig(epochs=3, batch_size=6, learning_rate=0.3, lr_decay=0.5))
     for epoch in range(3):  # full batch: one step per epoch at rate 0.3 / (1 + 0.5 e)
         grads = reference.gradients(X, y)
         for name in reference.params:
@@ -132,7 +132,7 @@ def test_batches_follow_the_seeded_order_and_the_last_smaller_batch_is_used():
     X, y = problem(n=5, d=3)
     net = MLP(3, 2, 1, "sigmoid", seed=0, dtype=np.float64)
     reference = MLP(3, 2, 1, "sigmoid", seed=0, dtype=np.float64)
-    net.fit(X, y, epochs=2, batch_size=2, learning_rate=0.1)
+    net.fit(X, y, TrainingConfig(epochs=2, batch_size=2, learning_rate=0.1))
     for _ in range(2):  # by hand: the epoch's order from the model's generator, cut into batches of 2, 2 and 1
         order = reference.rng.permutation(5)
         for batch in (order[:2], order[2:4], order[4:]):
@@ -154,9 +154,8 @@ def separable(n=200, d=10, classes=2, seed=0):
 def test_it_learns_a_separable_problem(classes, optimizer):
     X, y = separable(classes=classes)
     net = MLP(10, 16, 1 if classes == 2 else classes, "sigmoid", seed=0)
-    history = net.fit(
-        X, y, epochs=30, batch_size=16, learning_rate=0.1 if optimizer == "sgd" else 0.01, optimizer=optimizer
-    )
+    rate = 0.1 if optimizer == "sgd" else 0.01
+    history = net.fit(X, y, TrainingConfig(epochs=30, batch_size=16, learning_rate=rate, optimizer=optimizer))
     assert net.accuracy(X, y) == 1.0
     assert history[-1]["train_loss"] < history[0]["train_loss"] / 3
 
@@ -166,7 +165,7 @@ def test_same_params_and_data_give_identical_weights():
     runs = []
     for _ in range(2):
         net = MLP(10, 8, 1, "relu", seed=7)
-        history = net.fit(X, y, epochs=5, batch_size=7, learning_rate=0.05, optimizer="adam")
+        history = net.fit(X, y, TrainingConfig(epochs=5, batch_size=7, learning_rate=0.05, optimizer="adam"))
         runs.append((net.params, history))
     for name in runs[0][0]:
         assert runs[0][0][name].tobytes() == runs[1][0][name].tobytes()
@@ -178,7 +177,8 @@ def test_same_params_and_data_give_identical_weights():
 def test_history_records_held_out_metrics():
     X, y = separable()
     net = MLP(10, 8, 1, "sigmoid", seed=0)
-    history = net.fit(X[:150], y[:150], epochs=3, X_val=X[150:], y_val=y[150:], learning_rate=0.1)
+    config = TrainingConfig(epochs=3, learning_rate=0.1)
+    history = net.fit(X[:150], y[:150], config, validation=(X[150:], y[150:]))
     assert [row["epoch"] for row in history] == [1, 2, 3]
     assert history[-1]["val_loss"] == pytest.approx(net.loss(X[150:], y[150:]), rel=1e-5)
     assert history[-1]["val_accuracy"] == net.accuracy(X[150:], y[150:])
@@ -188,13 +188,13 @@ def test_divergence_stops_with_the_epoch_and_names_the_suspects():
     X, y = separable()
     net = MLP(10, 8, 3, "relu", seed=0)
     with pytest.raises(TrainingDiverged) as raised:
-        net.fit(X, y % 3, epochs=5, learning_rate=1e6)
+        net.fit(X, y % 3, TrainingConfig(epochs=5, learning_rate=1e6))
     message = str(raised.value)
     assert message.startswith("training diverged at epoch 1: the training loss went from ")
     assert "train.learning_rate (1000000.0, try it smaller) and train.weight_decay (0.0)" in message
     net = MLP(10, 8, 3, "relu", seed=0)
     with pytest.raises(TrainingDiverged, match=r"at epoch 1: .* train.weight_decay \(inf\)"):
-        net.fit(X, y % 3, epochs=5, learning_rate=0.01, weight_decay=np.inf)
+        net.fit(X, y % 3, TrainingConfig(epochs=5, learning_rate=0.01, weight_decay=np.inf))
 
 
 def test_the_divergence_rule():
@@ -208,7 +208,7 @@ def test_standardize_learns_input_statistics_and_keeps_gradients_exact(tmp_path,
     X, y = problem(n=10, d=4, classes=3)
     X = X + 5  # a large common component, as raw pixels have
     net = MLP(4, 3, 3, "tanh", seed=0, dtype=np.float64, standardize=True)
-    net.fit(X, y, epochs=1, batch_size=10, learning_rate=0.0)
+    net.fit(X, y, TrainingConfig(epochs=1, batch_size=10, learning_rate=0.0))
     np.testing.assert_allclose(net.input_mean, X.mean(axis=0))
     assert net.input_scale == pytest.approx(X.std())
     analytic = net.gradients(X, y)
@@ -229,5 +229,6 @@ def test_augment_is_called_every_epoch_with_the_model_generator():
     X, y = separable(n=20)
     seen = []
     net = MLP(10, 4, 1, seed=0)
-    net.fit(X, y, epochs=3, batch_size=8, augment=lambda rows, rng: seen.append(rng is net.rng) or rows + 0.0)
+    augment = lambda rows, rng: seen.append(rng is net.rng) or rows + 0.0  # noqa: E731
+    net.fit(X, y, TrainingConfig(epochs=3, batch_size=8, augment=augment))
     assert seen == [True, True, True]

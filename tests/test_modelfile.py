@@ -13,6 +13,7 @@ from signdigits.cnn import CNN
 from signdigits.errors import UsageError
 from signdigits.mlp import MLP
 from signdigits.modelfile import load_model, param_shapes, save_model
+from signdigits.network import TrainingConfig
 
 
 def rewrite(path, header_change=None, **arrays):
@@ -29,7 +30,7 @@ def rewrite(path, header_change=None, **arrays):
 @pytest.fixture
 def saved(tmp_path):
     net = MLP(4, 3, 1, "tanh", seed=0, standardize=True)
-    net.fit(np.random.default_rng(0).normal(size=(8, 4)), np.arange(8) % 2, epochs=1, learning_rate=0.1)
+    net.fit(np.random.default_rng(0).normal(size=(8, 4)), np.arange(8) % 2, TrainingConfig(epochs=1, learning_rate=0.1))
     net.metadata = {"classes": ["0", "5"], "image_size": 2, "pixel_scale": 255.0}
     path = tmp_path / "model.npz"
     save_model(net, path)
@@ -50,7 +51,7 @@ def saved(tmp_path):
 def test_round_trip_keeps_every_number(net, tmp_path):
     X = np.random.default_rng(1).normal(size=(6, net.n_inputs))
     if net.standardize:
-        net.fit(X, np.arange(6) % 2, epochs=1, learning_rate=0.1)
+        net.fit(X, np.arange(6) % 2, TrainingConfig(epochs=1, learning_rate=0.1))
     net.metadata = {"classes": ["a", "b"], "image_size": 3}
     # the shapes the model file expects from the architecture alone are the network's
     arrays = net.params | net.running  # batch normalisation's running statistics (trained above) are stored too

@@ -12,6 +12,7 @@ from PIL import Image
 
 from signdigits.mlp import MLP
 from signdigits.modelfile import load_model, save_model
+from signdigits.network import TrainingConfig
 
 
 def predict(*args, cwd=None):
@@ -30,7 +31,7 @@ def tiny_model(tmp_path_factory, half_image):
     )
     X = np.clip(X / 255 + rng.normal(0, 0.05, X.shape), 0, 1)
     net = MLP(64, 8, 1, "tanh", seed=0)
-    net.fit(X, sides, epochs=20, learning_rate=0.1)
+    net.fit(X, sides, TrainingConfig(epochs=20, learning_rate=0.1))
     net.metadata = {"classes": ["0", "5"], "image_size": 8, "pixel_scale": 255.0}
     path = tmp_path_factory.mktemp("model") / "model.npz"
     save_model(net, path)

@@ -16,6 +16,7 @@ from signdigits.cnn import CNN
 from signdigits.errors import UsageError
 from signdigits.mlp import MLP
 from signdigits.modelfile import load_model, save_model
+from signdigits.network import TrainingConfig
 from signdigits.refusal import MIN_SIDE, fit_stats, ood_score, refused
 
 
@@ -35,7 +36,7 @@ def test_photo_norm_takes_out_a_rooms_brightness_and_contrast(kind):
         net = MLP(64, 5, 3, "tanh", seed=1, photo_norm=True, standardize=True)
     else:
         net = CNN(64, 3, [4], 3, 5, photo_norm=True, standardize=True)
-    net.fit(X, np.arange(12) % 3, epochs=2, learning_rate=0.05)
+    net.fit(X, np.arange(12) % 3, TrainingConfig(epochs=2, learning_rate=0.05))
     np.testing.assert_allclose(net.predict_proba(X + 0.25), net.predict_proba(X), atol=1e-5)
     np.testing.assert_allclose(net.predict_proba(1.4 * X), net.predict_proba(X), atol=2e-3)
     # by hand: each row centred on its mean, divided by √(variance + 1e-4), then standardized
@@ -63,7 +64,7 @@ def calibrated_model(tmp_path):
     y = np.arange(60) % 3
     X = np.clip(rng.normal(0.2 + 0.3 * y[:, None], 0.12, size=(60, 16)), 0, 1).astype(np.float32)
     net = MLP(16, 6, 3, "tanh", seed=0, standardize=True)
-    net.fit(X, y, epochs=30, learning_rate=0.1)
+    net.fit(X, y, TrainingConfig(epochs=30, learning_rate=0.1))
     net.temperature = 1.7
     net.refusal = {"score": "mahalanobis", "threshold": -40.0}
     net.ood_stats = fit_stats(net, X, y, "mahalanobis")

@@ -47,10 +47,10 @@ def test_outlier_exposure_adds_non_hands_with_the_uniform_target():
 
     options = {"epochs": 40, "learning_rate": 0.1, "batch_size": 8}
     exposed = MLP(64, 8, 3, "tanh", seed=0)
-    exposed.fit(X, y, TrainingConfig(**options, outliers=outliers, outlier_share=0.25))
+    exposed.fit(X, y, TrainingConfig(**options, outliers=outliers, outlier_exposure=0.25))
     assert drawn == [(15, 8)] * 40  # 0.25 × 60 rows, 8 × 8 pixels, every epoch
     reference = MLP(64, 8, 3, "tanh", seed=0)
-    reference.fit(X, y, **options)
+    reference.fit(X, y, TrainingConfig(**options))
     gradient = outliers(1, 8, None)
     spread = lambda net: np.abs(net.predict_proba(gradient) - 1 / 3).max()  # noqa: E731
     assert spread(exposed) < 0.1 < spread(reference)
