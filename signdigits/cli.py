@@ -80,12 +80,13 @@ def predict_photos(paths, model_path=DEFAULT_MODEL):
             results.append({"path": str(path), "error": printable(" ".join(str(error).split()))})
     if rows:
         X = normalize(np.stack(rows), meta["pixel_scale"])
-        predicted, proba = net.predict_with_proba(X)
+        Z = net.logits(X)
+        predicted, proba = net.classes(Z), net.probabilities(Z)
         confidence = confidence_of_prediction(proba, predicted)
         is_flat = flat(X)
         if net.refusal is not None:
             score, threshold = net.refusal["score"], net.refusal["threshold"]
-            scores = ood_score(net, X, score, net.ood_stats, net.temperature)
+            scores = ood_score(net, X, score, net.ood_stats, net.temperature, Z)
         seen = [result for result in results if "error" not in result and "reason" not in result]
         for i, (result, k, p) in enumerate(zip(seen, predicted, confidence)):
             result |= {"digit": meta["classes"][k], "probability": round(float(p), 4)}
@@ -107,7 +108,7 @@ def export_model(model_path, onnx_path):
     if Path(onnx_path).resolve() == Path(model_path).resolve():
         raise UsageError(f"{onnx_path} is the model file itself; write the ONNX graph to another file")
     net, _ = load_predictor(model_path)
-    size = write_onnx(net, onnx_path, model_path)
+    size = write_onnx(net, onnx_path)
     print(f"{onnx_path}\t{size} bytes\tONNX opset {OPSET}", flush=True)
 
 

@@ -61,8 +61,8 @@ def cross_validate(params, X, y, folds, n_classes, on_epoch=None):
     for fold, (net, rows, final) in enumerate(zip(nets, held_out, last)):
         scores = {"loss": final["val_loss"], "accuracy": final["val_accuracy"]}
         per_fold.append({"fold": fold, "rows": int(rows.sum())} | scores)
-        predicted[rows], proba = net.predict_with_proba(X[rows])
-        logits[rows] = net.logits(X[rows])
+        logits[rows] = Z = net.logits(X[rows])
+        predicted[rows], proba = net.classes(Z), net.probabilities(Z)
         # the probability of the predicted class: the larger of P(class 1) and 1 − P(class 1), or the largest
         probability[rows] = np.maximum(proba, 1 - proba) if proba.ndim == 1 else proba.max(axis=1)
     out_of_fold = {"row": np.arange(len(y)), "fold": folds, "true": y, "predicted": predicted}

@@ -57,8 +57,8 @@ class Predictions:
 
 
 def predict_split(net, split: dict) -> Predictions:
-    y_pred, proba = net.predict_with_proba(split["X_test"])
     Z = net.logits(split["X_test"])
+    y_pred, proba = net.classes(Z), net.probabilities(Z)
     return Predictions(y_pred, proba, confidence_of_prediction(proba, y_pred), Z, refused(net, split["X_test"], Z))
 
 

@@ -17,7 +17,7 @@ Inside, the steps of the network's own prediction (network.py, mlp.py, cnn.py), 
     CNN:  per block  Conv (k × k, "same" zero padding, bias b_l) → MaxPool 2 × 2 stride 2 → g, or with batch norm
           Conv (no bias) → MaxPool → BatchNormalization (γ_l, shift b_l, running mean and variance, ε 1e-5) → g;
           then Transpose NCHW → NHWC and Flatten (the model's flat order is channels last), Gemm → g → Gemm
-    temperature T (if the model records one): Z / T
+    temperature T (the calibration, if not 1): Z / T
     output: Softmax(Z), or for one output p = Sigmoid(Z) and Concat(1 − p, p)
 
 Folded, i.e. not a node of its own: the block's bias b_l, which cnn.py adds after pooling, is the Conv's bias
@@ -42,12 +42,11 @@ from signdigits import __version__
 from signdigits.cnn import BN_EPSILON, CNN
 from signdigits.errors import UsageError
 from signdigits.files import write_outputs
+from signdigits.network import PHOTO_EPSILON
 
 OPSET = 17  # ONNX 1.12 (2022): onnxruntime ≥ 1.13, OpenCV's DNN module and TensorRT read it
-PHOTO_NORM_EPSILON = 1e-4  # per-photo normalization: (x − mean) / √(var + ε), robustness issue 19
 INSTALL = 'pip install -e ".[onnx]"'
 INPUT, OUTPUT = "pixels", "probabilities"
-FIX = "retrain it with `dvc repro train`"
 
 
 def require_onnx():
@@ -77,31 +76,14 @@ class GraphBuilder:
         return self.node({"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}[name], [Z], output)
 
 
-def _temperature(net, name) -> float:
-    """The calibration temperature T > 0 (robustness issue 19; 1 when the model records none)."""
-    temperature = net.metadata.get("temperature", 1.0)
-    valid = isinstance(temperature, int | float) and not isinstance(temperature, bool)
-    if not (valid and math.isfinite(temperature) and temperature > 0):
-        raise UsageError(f"{name} records temperature {temperature!r}, not a finite number > 0; {FIX}")
-    return float(temperature)
-
-
-def _refusal(net, name):
-    """The refusal rule (robustness issue 19) as the model records it: a mapping, or None."""
-    refusal = net.metadata.get("refusal")
-    if refusal is not None and not isinstance(refusal, dict):
-        raise UsageError(f"{name} records refusal {refusal!r}, not a mapping; {FIX}")
-    return refusal
-
-
 def _preprocessing(graph, net):
     """X0 (N, side²) from the pixels: flattened, normalized per photo and standardized as the model says."""
     X = graph.node("Flatten", [INPUT], "X", axis=1)
-    if getattr(net, "photo_norm", False):
+    if net.photo_norm:
         mean = graph.node("ReduceMean", [X], "photo_mean", axes=[1], keepdims=1)
         D = graph.node("Sub", [X, mean], "photo_centred")
         var = graph.node("ReduceMean", [graph.node("Mul", [D, D], "photo_squares")], "photo_var", axes=[1])
-        epsilon = graph.constant("photo_epsilon", PHOTO_NORM_EPSILON)
+        epsilon = graph.constant("photo_epsilon", PHOTO_EPSILON)
         scale = graph.node("Sqrt", [graph.node("Add", [var, epsilon], "photo_var_eps")], "photo_scale")
         X = graph.node("Div", [D, scale], "X_photo")
     if net.input_mean is not None:
@@ -137,9 +119,9 @@ def _cnn_logits(graph, net, X0):
     return graph.node("Gemm", [Ah, p[f"W{output}"], p[f"b{output}"]], "Zo")
 
 
-def _probabilities(graph, net, Z, temperature):
-    if temperature != 1.0:
-        Z = graph.node("Div", [Z, graph.constant("temperature", temperature)], "Z_calibrated")
+def _probabilities(graph, net, Z):
+    if net.temperature != 1.0:
+        Z = graph.node("Div", [Z, graph.constant("temperature", net.temperature)], "Z_calibrated")
     if not net.binary:
         return graph.node("Softmax", [Z], OUTPUT, axis=1)
     P1 = graph.node("Sigmoid", [Z], "P1")  # P(classes[1]), as predict_proba gives it
@@ -147,7 +129,7 @@ def _probabilities(graph, net, Z, temperature):
     return graph.node("Concat", [P0, P1], OUTPUT, axis=1)
 
 
-def _metadata(net, temperature, refusal) -> dict:
+def _metadata(net) -> dict:
     """The metadata_props: what a consumer needs to prepare a photo and read the output (strings, JSON where
     not a single number)."""
     meta = net.metadata
@@ -167,25 +149,23 @@ def _metadata(net, temperature, refusal) -> dict:
         ),
         "opset": str(OPSET),
         "format": net.FORMAT,
-        "architecture": json.dumps(net.architecture() | {"photo_norm": bool(getattr(net, "photo_norm", False))}),
-        "temperature": repr(temperature),
+        "architecture": json.dumps(net.architecture()),
+        "temperature": repr(float(net.temperature)),
     }
-    if refusal is not None:
-        props["refusal"] = json.dumps(refusal)
+    if net.refusal is not None:
+        props["refusal"] = json.dumps(net.refusal)
     return props
 
 
-def to_onnx(net, name="the model"):
+def to_onnx(net):
     """The network as an onnx.ModelProto, checked by onnx.checker (with shape inference). ``net.metadata`` must
-    hold classes, image_size and pixel_scale (``cli.load_predictor`` checks them); ``name`` names the model in
-    an error."""
+    hold classes, image_size and pixel_scale (``cli.load_predictor`` checks them)."""
     onnx = require_onnx()
     helper, TensorProto = onnx.helper, onnx.TensorProto
-    temperature, refusal = _temperature(net, name), _refusal(net, name)
     graph = GraphBuilder(onnx)
     X0 = _preprocessing(graph, net)
     Z = (_cnn_logits if isinstance(net, CNN) else _mlp_logits)(graph, net, X0)
-    _probabilities(graph, net, Z, temperature)
+    _probabilities(graph, net, Z)
     side, n_classes = int(round(math.sqrt(net.n_inputs))), max(2, net.n_outputs)
     proto = helper.make_graph(
         graph.nodes,
@@ -203,13 +183,13 @@ def to_onnx(net, name="the model"):
         producer_name="signdigits",
         producer_version=__version__,
     )
-    helper.set_model_props(model, _metadata(net, temperature, refusal))
+    helper.set_model_props(model, _metadata(net))
     onnx.checker.check_model(model, full_check=True)
     return model
 
 
-def write_onnx(net, path, name="the model"):
-    """``to_onnx(net, name)`` written to ``path`` all-or-nothing (``write_outputs``); returns the size in bytes."""
-    content = to_onnx(net, name).SerializeToString()
+def write_onnx(net, path):
+    """``to_onnx(net)`` written to ``path`` all-or-nothing (``write_outputs``); returns the size in bytes."""
+    content = to_onnx(net).SerializeToString()
     write_outputs({Path(path): content})
     return len(content)

@@ -200,16 +200,50 @@ class Network:
         X = self._photos(X)
         return (X - self.input_mean) / self.input_scale if self.input_mean is not None else X
 
-    # --- the output layer and the loss ----------------------------------------------------------------------
+    # --- prediction: ``logits``, and what the rest is built on -----------------------------------------------
+    def logits(self, X):
+        """Z of the last layer (N, n_outputs), before any temperature: what every prediction is computed from."""
+        return self._logits(self._input(X))
+
+    def probabilities(self, Z):
+        """From logits Z: P(class 1) as (N,) for one output, class probabilities (N, K) for K outputs, of Z divided
+        by ``temperature``."""
+        A = self._output(Z / self.dtype.type(self.temperature))
+        return A[:, 0] if self.binary else A
+
+    def classes(self, Z):
+        """From logits Z: class indices (N,), P(class 1) ≥ 0.5 for one output, the most probable class otherwise.
+        σ(z) ≥ 0.5 ⇔ z ≥ 0, and softmax is monotonic in the logits (a temperature changes no class)."""
+        return (Z[:, 0] >= 0).astype(np.int64) if self.binary else Z.argmax(axis=1)
+
+    def predict_proba(self, X):
+        return self.probabilities(self.logits(X))
+
+    def predict(self, X):
+        return self.classes(self.logits(X))
+
+    def features(self, X):
+        """The last hidden layer's activations (N, n_hidden) (the MLP's hidden layer, the CNN's dense layer), as
+        prediction computes them: what the Mahalanobis score of refusal.py measures distances in."""
+        X0 = self._input(X)
+        chunks = [self._last_hidden(self._forward(X0[i : i + self.CHUNK])[0]) for i in range(0, len(X0), self.CHUNK)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.n_hidden), self.dtype)
+
+    def _logits(self, X0):
+        """Z of the last layer for every row of X0 (rows prepared by ``_input``), CHUNK rows at a time."""
+        chunks = [self._forward(X0[i : i + self.CHUNK])[1] for i in range(0, len(X0), self.CHUNK)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.n_outputs), self.dtype)
+
+    def _output(self, Z):
+        return sigmoid(Z) if self.binary else softmax(Z)
+
+    # --- the loss and its gradients ------------------------------------------------------------------------
     def _targets(self, y, dtype):
         """Y: the labels as the output layer sees them, (N, 1) of 0/1 or (N, K) one-hot."""
         y = np.asarray(y)
         if self.binary:
             return y.reshape(-1, 1).astype(dtype)
         return np.eye(self.n_outputs, dtype=dtype)[y]
-
-    def _output(self, Z):
-        return sigmoid(Z) if self.binary else softmax(Z)
 
     def _cross_entropy(self, Z, Y):
         """Mean cross-entropy from the logits.
@@ -223,24 +257,24 @@ class Network:
         log_sum = top[:, 0] + np.log(np.exp(Z - top).sum(axis=1))
         return float((log_sum - (Z * Y).sum(axis=1)).mean())
 
-    def _classes(self, Z):
-        # σ(z) ≥ 0.5 ⇔ z ≥ 0, and softmax is monotonic in the logits: decide on the logits directly.
-        return (Z[:, 0] >= 0).astype(np.int64) if self.binary else Z.argmax(axis=1)
-
-    def _logits(self, X0):
-        """Z of the last layer for every row of X0, CHUNK rows at a time."""
-        chunks = [self._forward(X0[i : i + self.CHUNK])[1] for i in range(0, len(X0), self.CHUNK)]
-        return np.concatenate(chunks) if chunks else np.zeros((0, self.n_outputs), self.dtype)
-
     def _penalty(self, weight_decay):
         if not weight_decay:
             return 0.0
         return 0.5 * weight_decay * float(sum(np.sum(self.params[name] ** 2) for name in self.WEIGHTS))
 
-    def loss(self, X, y, weight_decay=0.0):
-        """Mean cross-entropy over (X, y), plus (weight_decay / 2) Σ ‖W‖² over the weights if > 0."""
-        Z = self._logits(self._input(X))
-        return self._cross_entropy(Z, self._targets(y, self.dtype)) + self._penalty(weight_decay)
+    def loss(self, X, y, weight_decay=0.0, keep=None, training=False):
+        """Mean cross-entropy over (X, y), plus (weight_decay / 2) Σ ‖W‖² over the weights if > 0: the loss
+        prediction sees; with ``training``, the loss a training step sees, whose derivatives ``gradients``
+        computes: the network thinned by the dropout mask ``keep`` (if given), batch normalisation with the batch's
+        own statistics (which moves the running ones, as a training step does)."""
+        X0 = self._input(X)
+        Z = self._forward(X0, keep, training=True)[1] if training else self._logits(X0)
+        return self._cross_entropy(Z, self._targets(y, Z.dtype)) + self._penalty(weight_decay)
+
+    def _scores(self, X0, y):
+        """(mean cross-entropy, accuracy) on prepared rows X0 against the class indices y: the history's figures."""
+        Z, y = self._logits(X0), np.asarray(y)
+        return self._cross_entropy(Z, self._targets(y, Z.dtype)), float(np.mean(self.classes(Z) == y))
 
     def _output_error(self, Z, Y):
         """dL/dZ of the last layer for a batch with targets Y. For sigmoid + BCE, dL/dA = (A − Y) / (A (1 − A))
@@ -249,9 +283,9 @@ class Network:
         return (self._output(Z) - Y) / len(Y)
 
     def gradients(self, X, y, weight_decay=0.0, keep=None):
-        """dLoss/dθ for every θ in params, by backpropagation (same keys and shapes as params); with ``keep``, of
-        the network thinned by that dropout mask (see ``dropout_mask``). It is a training step's pass: batch
-        normalisation's running statistics move towards this batch's."""
+        """dLoss/dθ for every θ in params, by backpropagation (same keys and shapes as params), of
+        ``loss(X, y, weight_decay, keep, training=True)``. It is a training step's pass: batch normalisation's
+        running statistics move towards this batch's."""
         return self._gradients(self._input(X), self._targets(y, self.dtype), weight_decay, keep)
 
     def dropout_mask(self, rows, dropout):
@@ -270,46 +304,6 @@ class Network:
             for name in self.WEIGHTS:
                 grads[name] = grads[name] + weight_decay * self.params[name]
         return grads
-
-    # --- prediction ----------------------------------------------------------------------------------------
-    def logits(self, X):
-        """Z of the last layer (N, n_outputs), before any temperature."""
-        return self._logits(self._input(X))
-
-    def features(self, X):
-        """The last hidden layer's activations (N, n_hidden) (the MLP's hidden layer, the CNN's dense layer), as
-        prediction computes them: what the Mahalanobis score of refusal.py measures distances in."""
-        X0 = self._input(X)
-        chunks = [self._last_hidden(self._forward(X0[i : i + self.CHUNK])[0]) for i in range(0, len(X0), self.CHUNK)]
-        return np.concatenate(chunks) if chunks else np.zeros((0, self.n_hidden), self.dtype)
-
-    def predict_proba(self, X):
-        """P(class 1) as (N,) for one output; class probabilities (N, K) for K outputs; of the logits divided by
-        ``temperature``."""
-        A = self._output(self._logits(self._input(X)) / self.dtype.type(self.temperature))
-        return A[:, 0] if self.binary else A
-
-    def predict(self, X):
-        """Class indices (N,): P(class 1) ≥ 0.5 for one output, the most probable class otherwise."""
-        return self._classes(self._logits(self._input(X)))
-
-    def predict_with_proba(self, X):
-        """(predict(X), predict_proba(X)) from one forward pass."""
-        Z = self._logits(self._input(X))
-        A = self._output(Z / self.dtype.type(self.temperature))
-        return self._classes(Z), (A[:, 0] if self.binary else A)
-
-    def accuracy(self, X, y):
-        return float(np.mean(self.predict(X) == np.asarray(y)))
-
-    def evaluate(self, X, y):
-        """(mean cross-entropy, accuracy) from one forward pass."""
-        return self._scores(self._input(X), y)
-
-    def _scores(self, X0, y):
-        """(mean cross-entropy, accuracy) on prepared rows X0 against the class indices y."""
-        Z, y = self._logits(X0), np.asarray(y)
-        return self._cross_entropy(Z, self._targets(y, Z.dtype)), float(np.mean(self._classes(Z) == y))
 
     # --- training ------------------------------------------------------------------------------------------
     def fit(self, X, y, config: TrainingConfig, *, validation=None, on_epoch=None):

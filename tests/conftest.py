@@ -286,8 +286,7 @@ def _numeric_gradient(net, X, y, name, weight_decay, h=1e-6, keep=None):
     grad = np.zeros_like(theta)
 
     def loss():
-        Z = net._forward(net._input(X), keep, training=True)[1]
-        return net._cross_entropy(Z, net._targets(y, Z.dtype)) + net._penalty(weight_decay)
+        return net.loss(X, y, weight_decay, keep, training=True)
 
     for index in np.ndindex(theta.shape):
         saved = theta[index]
@@ -441,29 +440,28 @@ def child_env():
 
 
 # --- ONNX export: the exported graph against the network ------------------------------------------------------------
-PHOTO_NORM_EPSILON = 1e-4  # robustness issue 19's per-photo normalization: (x − mean) / √(var + ε)
+PHOTO_NORM_EPSILON = 1e-4  # train.photo_norm: (x − mean) / √(var + ε), as docs/model.md states it
 
 
 def _our_outputs(net, X):
-    """(classes (N,), probabilities (N, K)) from the network: ``predict_with_proba``, the probabilities as the
-    columns (1 − p, p) for one output. The two steps of robustness issue 19 are applied here as its spec says —
-    each row x replaced by (x − mean(x)) / √(var(x) + 1e-4) when ``net.photo_norm``, the logits divided by
-    ``metadata["temperature"]`` — and turned off in the network meanwhile, so that the reference is the same
-    whether or not the network applies them itself."""
-    photo_norm, metadata = getattr(net, "photo_norm", False), net.metadata
-    temperature = metadata.get("temperature", 1.0)
+    """(classes (N,), probabilities (N, K)) from the network, the probabilities as the columns (1 − p, p) for one
+    output. The two steps around the network's layers are written out here as docs/model.md states them: each row
+    x replaced by (x − mean(x)) / √(var(x) + 1e-4) when ``net.photo_norm`` (then turned off in the network), and
+    the probabilities the sigmoid or softmax of the logits divided by ``net.temperature``."""
+    from scipy.special import expit, softmax
+
+    photo_norm = net.photo_norm
     X = np.asarray(X, net.dtype)
     if photo_norm:
         X = (X - X.mean(axis=1, keepdims=True)) / np.sqrt(X.var(axis=1, keepdims=True) + PHOTO_NORM_EPSILON)
-    net.photo_norm, net.metadata = False, {key: v for key, v in metadata.items() if key != "temperature"}
+    net.photo_norm = False
     try:
-        classes, P = net.predict_with_proba(X)  # a temperature T > 0 changes no class
-        if temperature != 1.0:
-            A = net._output(net._logits(net._input(X)) / net.dtype.type(temperature))
-            P = A[:, 0] if net.binary else A
+        classes, Z = net.predict(X), net.logits(X) / net.dtype.type(net.temperature)
     finally:
-        net.photo_norm, net.metadata = photo_norm, metadata
-    return classes, (np.column_stack([1 - P, P]) if net.binary else P)
+        net.photo_norm = photo_norm
+    if net.binary:
+        return classes, np.column_stack([1 - expit(Z[:, 0]), expit(Z[:, 0])])
+    return classes, softmax(Z, axis=1)
 
 
 def _onnx_parity(net, model, X, tolerance=1e-5):
@@ -495,8 +493,8 @@ def _onnx_parity(net, model, X, tolerance=1e-5):
 @pytest.fixture(scope="session")
 def onnx_parity():
     """onnx_parity(net, model_bytes, X, tolerance=1e-5): the exported graph, run by onnxruntime and by onnx's
-    reference evaluator, gives the network's probabilities (within tolerance) and classes, the two steps of
-    robustness issue 19 included; returns {runtime: max abs difference}."""
+    reference evaluator, gives the network's probabilities (within tolerance) and classes, photo_norm and the
+    temperature included; returns {runtime: max abs difference}."""
     return _onnx_parity
 
 

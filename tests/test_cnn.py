@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 from scipy.signal import correlate2d
+from scipy.special import log_softmax
 
 from signdigits.cnn import BN_EPSILON, CNN, correlate, flipped, im2col, max_pool, max_pool_backward
 from signdigits.modelfile import load_model, save_model
@@ -24,37 +25,43 @@ def naive_max_pool(R):
     return pooled, winners
 
 
-def test_forward_equals_correlate2d_then_activation_then_pooling_by_loops():
-    """Each block as textbooks write it, from scipy's correlate2d and loops: A_l = maxpool(g(A_{l−1} ⋆ W_l + b_l))."""
+def dense_logits(net, A):
+    """The two dense layers of a two-block network (W3, b3, W4, b4) on the last block's maps A (N, H, W, C),
+    flattened channels last, as cnn.py says: tanh(flat(A) W3 + b3) W4 + b4."""
+    p = net.params
+    return np.tanh(A.reshape(len(A), -1) @ p["W3"] + p["b3"]) @ p["W4"] + p["b4"]
+
+
+def test_logits_equal_correlate2d_then_activation_then_pooling_by_loops():
+    """Each block as textbooks write it, from scipy's correlate2d and loops: A_l = maxpool(g(A_{l−1} ⋆ W_l + b_l))
+    (cnn.py adds the bias and applies g after pooling), then the dense layers."""
     rng = np.random.default_rng(0)
     net = CNN(64, 1, channels=(3, 2), kernel_size=3, n_hidden=4, activation="tanh", seed=0, dtype=np.float64)
-    for name in ("b1", "b2"):
-        net.params[name] += rng.normal(size=net.params[name].shape)
+    for name in net.params:
+        net.params[name] += 0.3 * rng.normal(size=net.params[name].shape)
     X = rng.normal(size=(2, 64))
-    blocks = net._forward(X)[0][0]
     A = X.reshape(2, 8, 8, 1)
-    for l, block in enumerate(blocks, start=1):
+    for l in (1, 2):
         W, b = net.params[f"W{l}"], net.params[f"b{l}"]
         Z = np.zeros((*A.shape[:3], len(W)))
         for n, f in itertools.product(range(len(A)), range(len(W))):  # Z[f] = Σ_c A[c] ⋆ W[f, c] + b[f]
             Z[n, :, :, f] = sum(correlate2d(A[n, :, :, c], W[f, c], mode="same") for c in range(W.shape[1])) + b[f]
         A = naive_max_pool(np.tanh(Z))[0]
-        np.testing.assert_allclose(block[-1], A, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(net.logits(X), dense_logits(net, A), rtol=1e-12, atol=1e-12)
 
 
-def loop_blocks(net, X, normalize):
-    """Each block's output by scipy's correlate2d and loops: P = maxpool(A_{l−1} ⋆ W_l), then
-    A_l = tanh(γ_l normalize(l, P) + b_l) (γ_l = 1 without batch normalisation)."""
-    A, outputs = X.reshape(len(X), net.side, net.side, 1), []
-    for l in range(1, net.n_conv + 1):
+def loop_logits(net, X, normalize):
+    """The logits of a two-block network with batch normalisation, by scipy's correlate2d and loops: per block
+    P = maxpool(A_{l−1} ⋆ W_l), then A_l = tanh(γ_l normalize(l, P) + b_l); then the dense layers."""
+    A = X.reshape(len(X), 8, 8, 1)
+    for l in (1, 2):
         W, b = net.params[f"W{l}"], net.params[f"b{l}"]
         Z = np.zeros((*A.shape[:3], len(W)))
         for n, f in itertools.product(range(len(A)), range(len(W))):  # Z[f] = Σ_c A[c] ⋆ W[f, c]
             Z[n, :, :, f] = sum(correlate2d(A[n, :, :, c], W[f, c], mode="same") for c in range(W.shape[1]))
         P = naive_max_pool(Z)[0]
-        A = np.tanh(net.params.get(f"gamma{l}", 1.0) * normalize(l, P) + b)
-        outputs.append(A)
-    return outputs
+        A = np.tanh(net.params[f"gamma{l}"] * normalize(l, P) + b)
+    return dense_logits(net, A)
 
 
 def test_batch_norm_normalizes_each_pooled_channel_with_the_batch_or_the_running_statistics():
@@ -72,10 +79,10 @@ def test_batch_norm_normalizes_each_pooled_channel_with_the_batch_or_the_running
         seen[l] = mean, np.array([P[..., c].var(ddof=1) for c in range(P.shape[-1])])
         return (P - mean) / np.sqrt(var + BN_EPSILON)
 
-    seen = {}
-    blocks = net._forward(X, training=True)[0][0]
-    for block, expected in zip(blocks, loop_blocks(net, X, batch_statistics)):
-        np.testing.assert_allclose(block[-1], expected, rtol=1e-12, atol=1e-12)
+    seen, y = {}, np.array([0, 2, 1, 1])
+    Z = loop_logits(net, X, batch_statistics)
+    expected = -np.mean(log_softmax(Z, axis=1)[np.arange(4), y])  # the loss a training step sees
+    assert net.loss(X, y, training=True) == pytest.approx(expected, rel=1e-12)  # it moves the running statistics
     for l, (mean, unbiased_var) in seen.items():
         np.testing.assert_allclose(net.running[f"running_mean{l}"], 0.1 * mean, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(net.running[f"running_var{l}"], 0.9 + 0.1 * unbiased_var, rtol=1e-12)
@@ -85,10 +92,9 @@ def test_batch_norm_normalizes_each_pooled_channel_with_the_batch_or_the_running
         return (P - mean) / np.sqrt(var + BN_EPSILON)
 
     before = {name: value.copy() for name, value in net.running.items()}
-    blocks = net._forward(X)[0][0]  # prediction: the running statistics, left unchanged
-    for block, expected in zip(blocks, loop_blocks(net, X, running_statistics)):
-        np.testing.assert_allclose(block[-1], expected, rtol=1e-12, atol=1e-12)
-    assert all(np.array_equal(before[name], net.running[name]) for name in before)
+    expected = loop_logits(net, X, running_statistics)
+    np.testing.assert_allclose(net.logits(X), expected, rtol=1e-12, atol=1e-12)  # prediction: the running ones …
+    assert all(np.array_equal(before[name], net.running[name]) for name in before)  # … left unchanged
     # so a photo's prediction does not depend on the photos predicted with it
     np.testing.assert_allclose(net.predict_proba(X)[1:2], net.predict_proba(X[1:2]), rtol=1e-12)
 
@@ -100,8 +106,7 @@ def test_batch_norm_history_and_prediction_use_the_running_statistics():
     net = CNN(64, 3, channels=(3,), n_hidden=4, seed=0, dtype=np.float64, batch_norm=True)
     history = net.fit(X, y, TrainingConfig(epochs=2, batch_size=8, learning_rate=0.01, optimizer="adam"))
     assert history[-1]["train_loss"] == pytest.approx(net.loss(X, y), rel=1e-12)
-    Z = net._forward(net._input(X), training=True)[1]
-    assert abs(net._cross_entropy(Z, net._targets(y, Z.dtype)) - net.loss(X, y)) > 1e-6
+    assert abs(net.loss(X, y, training=True) - net.loss(X, y)) > 1e-6
 
 
 def test_a_single_value_per_channel_leaves_the_running_statistics():
@@ -229,7 +234,7 @@ def test_it_learns_shifted_bars_and_round_trips(tmp_path, batch_norm):
     X = images.reshape(n, -1) + rng.normal(0, 0.1, (n, side * side)).astype(np.float32)
     net = CNN(side * side, 1, channels=(4,), kernel_size=3, n_hidden=8, seed=0, batch_norm=batch_norm)
     net.fit(X, y, TrainingConfig(epochs=15, batch_size=16, learning_rate=0.01, optimizer="adam"))
-    assert net.accuracy(X, y) == 1.0
+    assert np.mean(net.predict(X) == y) == 1.0
     net.metadata = {"classes": ["0", "5"], "image_size": side}
     save_model(net, tmp_path / "cnn.npz")
     loaded = load_model(tmp_path / "cnn.npz")

@@ -83,7 +83,7 @@ def test_each_fold_trains_on_the_other_folds_and_the_figures_add_up(monkeypatch,
     alone, _ = training.train(params, X[~rows], y[~rows], n_classes=2, label=None)
     np.testing.assert_array_equal(alone.predict(X[rows]), oof["predicted"][rows])
     np.testing.assert_allclose(alone.logits(X[rows]), oof["logits"][rows], rtol=1e-6)
-    assert per_fold[1]["loss"] == pytest.approx(alone.evaluate(X[rows], y[rows])[0], rel=1e-6)
+    assert per_fold[1]["loss"] == pytest.approx(alone.loss(X[rows], y[rows]), rel=1e-6)
 
     from sklearn.metrics import accuracy_score
 

@@ -51,12 +51,12 @@ def test_a_thinned_row_is_the_whole_network_without_its_dropped_units(model):
     """For one row, dropping hidden units and scaling the rest is the same as zeroing the dropped units' outgoing
     weights and scaling the kept ones, in a network without dropout."""
     net = small(model, 3)
-    X0 = net._input(np.random.default_rng(1).normal(size=(1, 16)))
+    X = np.random.default_rng(1).normal(size=(1, 16))
     keep = np.array([[2.0, 0.0, 2.0, 2.0, 0.0, 0.0]])  # dropout 0.5: units 1, 4 and 5 dropped
-    thinned = net._forward(X0, keep)[1]
+    thinned = [net.loss(X, [label], keep=keep, training=True) for label in range(3)]  # log-sum-exp(z) − z_label
     output = net.WEIGHTS[-1]
     net.params[output] = net.params[output] * keep[0][:, None]
-    np.testing.assert_allclose(thinned, net._forward(X0)[1], rtol=1e-12)
+    np.testing.assert_allclose(thinned, [net.loss(X, [label]) for label in range(3)], rtol=1e-12)
 
 
 def test_the_mask_drops_at_the_rate_and_keeps_each_units_expectation():
@@ -85,6 +85,6 @@ def test_dropout_zero_changes_nothing_and_prediction_stays_deterministic(model):
     assert thinned != plain  # the masks changed the training
     assert thinned[-1]["train_accuracy"] > 0.85  # and it still learns
     state = net.rng.bit_generator.state
-    Z = net._forward(net._input(X))[1]  # the whole network, no mask
-    np.testing.assert_array_equal(net.predict_proba(X), net._output(Z)[:, 0])  # no dropout when predicting …
+    first = net.predict_proba(X)
+    np.testing.assert_array_equal(net.predict_proba(X), first)  # no dropout when predicting …
     assert net.rng.bit_generator.state == state  # … and no mask drawn

@@ -31,7 +31,7 @@ def random_network(model, activation, n_outputs, standardize, batch_norm, photo_
     """A small untrained network with every number away from its initial value: biases and batch-norm shifts
     random, γ of both signs, running statistics far from (0, 1), a per-pixel input mean. The CNN's 11-pixel side
     leaves an odd row and column for each pooling to drop (11 → 5 → 2). photo_norm and the temperature are set
-    by hand, as robustness issue 19 stores them."""
+    by hand, as the train stage stores them."""
     rng = np.random.default_rng(seed)
     if model == "mlp":
         net = MLP(49, 6, n_outputs, activation, seed=seed, standardize=standardize)
@@ -51,8 +51,7 @@ def random_network(model, activation, n_outputs, standardize, batch_norm, photo_
     net.photo_norm = photo_norm
     side = int(np.sqrt(net.n_inputs))
     net.metadata = {"classes": [str(d) for d in range(max(2, n_outputs))], "image_size": side, "pixel_scale": 255.0}
-    if temperature != 1.0:
-        net.metadata["temperature"] = temperature
+    net.temperature = temperature
     return net
 
 
@@ -74,9 +73,9 @@ def test_the_graph_gives_our_probabilities_and_classes(options, onnx_parity):
 
 @pytest.fixture
 def model_file(tmp_path):
-    """A saved binary CNN with batch norm, standardization and the metadata of robustness issue 19."""
+    """A saved binary CNN with batch norm, standardization, a temperature and a refusal rule."""
     net = random_network("cnn", "relu", 1, True, True, False, 1.0)
-    net.metadata |= {"temperature": 1.5, "refusal": {"min_probability": 0.8, "answer": "not a digit"}}
+    net.temperature, net.refusal = 1.5, {"score": "energy", "threshold": 0.25}
     path = tmp_path / "model.npz"
     save_model(net, path)
     return path
@@ -92,7 +91,7 @@ def test_export_writes_a_checked_model_with_its_metadata(model_file, tmp_path, c
     props = {prop.key: prop.value for prop in model.metadata_props}
     assert json.loads(props["classes"]) == [str(d) for d in range(2)]
     assert (props["image_size"], props["pixel_scale"], props["opset"]) == ("11", "255.0", str(OPSET))
-    assert json.loads(props["refusal"]) == {"min_probability": 0.8, "answer": "not a digit"}
+    assert json.loads(props["refusal"]) == {"score": "energy", "threshold": 0.25}
     assert props["temperature"] == "1.5" and props["format"] == CNN.FORMAT
     assert "(N, 2)" in props["output"] and "classes[k]" in props["output"] and "pixel_scale" in props["input"]
     net = load_model(model_file)
@@ -115,16 +114,11 @@ def test_bad_input_is_one_line_and_no_file(model_file, tmp_path, capsys):
     header = json.loads(str(content["header"]))
     header["architecture"]["format"] = "signdigits-rnn-1"
     np.savez(unknown, **content | {"header": np.array(json.dumps(header))})
-    hot = tmp_path / "hot.npz"
-    net = random_network("mlp", "tanh", 3, False, False, False, 1.0)
-    net.metadata["temperature"] = 0
-    save_model(net, hot)
     out = tmp_path / "out" / "model.onnx"
     cases = [
         ((tmp_path / "notes.txt", out), "is not a readable model file"),
         ((tmp_path / "absent.npz", out), "model file"),
         ((unknown, out), "is not a signdigits model"),
-        ((hot, out), "records temperature 0, not a finite number > 0"),
         ((model_file, tmp_path / "notes.txt" / "model.onnx"), "cannot write"),  # its folder is a file
         ((model_file, tmp_path), "cannot write"),  # a folder
         ((model_file, model_file), "is the model file itself"),
