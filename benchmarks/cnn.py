@@ -2,7 +2,7 @@
 dependency of the project).
 
     SIGN_DIGITS_DATA=/path/to/dataset python benchmarks/cnn.py [--epochs 3] [--repeats 3] [--threads 2]
-                                                                [--batch-size N] [--fit-only]
+                                                                [--batch-size N] [--fit-only] [--tricks]
 
 1. ``CNN.fit`` against PyTorch on identical work: the same network, the same initial weights, the same epochs of
    the same (augmented) rows in the same batches (the configuration's batch size unless --batch-size is given),
@@ -12,6 +12,10 @@ dependency of the project).
 2. The whole pipeline of the README's ``dvc exp run`` line in a copy of the project: cross-validated and test
    accuracy; then the train stage again, alone, as this process's only child: its wall time and peak resident
    memory (the child's own peak, from getrusage).
+
+3. With --tricks (instead of 1 and 2): each speed trick of cnn.py against the plain textbook version of the same
+   step, ``CNN.fit`` of the configuration with the one or the other, alternating, the same training bit for bit;
+   the share of the plain fit's time the trick saves (cnn.py keeps a trick only if it saves more than 10 %).
 
 Goals (issue 14): ours / PyTorch ≤ 1.5; cross-validated mean ≥ 0.985 and test accuracy ≥ 0.98; train stage
 ≤ 2 minutes on 2 cores and ≤ 250 MiB.
@@ -39,8 +43,10 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 from common import copy_of_project, readme_command, readme_configuration, real_split, run  # noqa: E402
+from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
+from signdigits import cnn  # noqa: E402
 from signdigits.cnn import BN_EPSILON, BN_MOMENTUM  # noqa: E402
 from signdigits.network import standardization  # noqa: E402
 from signdigits.training import build_model, training_config  # noqa: E402
@@ -180,6 +186,90 @@ def compare_fit(params, classes, epochs, repeats, threads):
     return pairs, scores, torch.__version__
 
 
+# --- the plain textbook versions of cnn.py's speed tricks (--tricks) ------------------------------------------------
+def plain_max_pool(Z):
+    """2 × 2 max-pooling as textbooks write it: the four elements of each window side by side, their argmax (the
+    first maximum in row-major order, as cnn.max_pool), and the maximum it points at."""
+    N, H, W, C = Z.shape
+    H2, W2 = H // 2, W // 2
+    windows = Z[:, : 2 * H2, : 2 * W2].reshape(N, H2, 2, W2, 2, C).transpose(0, 1, 3, 5, 2, 4).reshape(N, H2, W2, C, 4)
+    winner = windows.argmax(axis=-1)
+    return np.take_along_axis(windows, winner[..., None], axis=-1)[..., 0], (winner, Z.shape)
+
+
+def plain_max_pool_backward(dM, route):
+    """Each pooled gradient to its window's winner (a one-hot of the argmax), zeros elsewhere."""
+    winner, shape = route
+    N, H2, W2, C = dM.shape
+    dwindows = (np.arange(4) == winner[..., None]) * dM[..., None]
+    dZ = np.zeros(shape, dM.dtype)
+    dZ[:, : 2 * H2, : 2 * W2] = (
+        dwindows.reshape(N, H2, W2, C, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(N, 2 * H2, 2 * W2, C)
+    )
+    return dZ
+
+
+def im2col_without_one_channel_path(A, k, padded=None, cols=None):
+    """cnn.im2col with its pixels' (one channel) copy path left out: every input through the strided view."""
+    N, H, W, C = A.shape
+    p = k // 2
+    if padded is None:
+        padded = np.zeros((N, H + 2 * p, W + 2 * p, C), A.dtype)
+    padded[:, p : p + H, p : p + W] = A
+    windows = np.empty((N, H, W, k, k, C), A.dtype) if cols is None else cols.reshape(N, H, W, k, k, C)
+    windows[...] = sliding_window_view(padded, (k, k), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3)
+    return windows.reshape(N * H * W, k * k * C)
+
+
+def correlate_without_reused_arrays(A, W, buffers=None):
+    """cnn.correlate with fresh im2col arrays at every call."""
+    return CORRELATE(A, W)
+
+
+CORRELATE = cnn.correlate
+TRICKS = {  # trick → the module functions of cnn.py that the plain version replaces
+    "im2col arrays reused between calls": {"correlate": correlate_without_reused_arrays},
+    "one-channel im2col copy path": {"im2col": im2col_without_one_channel_path},
+    "pair-max pooling, in-place backward": {"max_pool": plain_max_pool, "max_pool_backward": plain_max_pool_backward},
+}
+
+
+def compare_tricks(params, classes, epochs, repeats, threads):
+    """{trick: [(seconds with it, seconds with the plain version)]}: CNN.fit of ``epochs`` epochs each, the two
+    alternating (which goes first alternates too), after one warm-up fit; each pair must train the same."""
+    X, _, y, _ = real_split(classes=classes)
+    config = training_config(params | {"epochs": epochs})
+
+    def fit(replacements):
+        saved = {name: getattr(cnn, name) for name in replacements}
+        for name, function in replacements.items():
+            setattr(cnn, name, function)
+        try:
+            net = build_model(params, X.shape[1], len(classes))
+            start = time.perf_counter()
+            history = net.fit(X, y, config)
+            return time.perf_counter() - start, history[-1]["train_loss"]
+        finally:
+            for name, function in saved.items():
+                setattr(cnn, name, function)
+
+    results = {}
+    with threadpool_limits(limits=threads, user_api="blas"):
+        fit({})  # warm-up
+        for trick, replacements in TRICKS.items():
+            pairs = []
+            for repeat in range(repeats):
+                if repeat % 2 == 0:
+                    (with_trick, loss), (plain, plain_loss) = fit({}), fit(replacements)
+                else:
+                    (plain, plain_loss), (with_trick, loss) = fit(replacements), fit({})
+                if loss != plain_loss:
+                    sys.exit(f"{trick}: the plain version trains differently ({plain_loss} against {loss})")
+                pairs.append((with_trick, plain))
+            results[trick] = pairs
+    return results
+
+
 def pipeline():
     """(crossval.json or None, metrics.json, train stage seconds, peak MiB, whether the rerun wrote the same model
     file bit for bit) from the README line in a copy."""
@@ -206,6 +296,7 @@ def main():
         "--batch-size", type=int, help="batch size of the fit comparison (default: the configuration's)"
     )
     parser.add_argument("--fit-only", action="store_true", help="skip the pipeline run (accuracy, stage, memory)")
+    parser.add_argument("--tricks", action="store_true", help="only cnn.py's speed tricks against plain versions")
     options = parser.parse_args()
     configured = readme_configuration(CONFIGURATION)
     params, classes = configured["train"], configured["filter"]["classes"]
@@ -217,6 +308,21 @@ def main():
         f"{params['augment_shift']} rotate {params['augment_rotate']} zoom {params['augment_zoom']}, dropout "
         f"{params['dropout']}; {os.cpu_count()} cores; BLAS: {blas_kernel()}"
     )
+    if options.tricks:
+        print(
+            f"CNN.fit, {options.epochs} epochs, batch {batch_size}, {options.threads} threads; each speed trick of "
+            "cnn.py against its plain version, alternating:"
+        )
+        for trick, pairs in compare_tricks(
+            params | {"batch_size": batch_size}, classes, options.epochs, options.repeats, options.threads
+        ).items():
+            saved = [1 - with_trick / plain for with_trick, plain in pairs]
+            times = "  ".join(f"{with_trick:.2f}/{plain:.2f}" for with_trick, plain in pairs)
+            print(
+                f"  {trick:38} s with/without: {times}   saves {min(saved):.0%}–{max(saved):.0%} of the plain fit "
+                f"(median {np.median(saved):.0%}; kept if > 10 %)"
+            )
+        return
     compared = compare_fit(
         params | {"batch_size": batch_size}, classes, options.epochs, options.repeats, options.threads
     )
