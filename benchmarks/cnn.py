@@ -48,6 +48,7 @@ from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 from signdigits import cnn  # noqa: E402
 from signdigits.cnn import BN_EPSILON, BN_MOMENTUM  # noqa: E402
+from signdigits.layout import pooled_side  # noqa: E402
 from signdigits.network import standardization  # noqa: E402
 from signdigits.training import build_model, training_config  # noqa: E402
 
@@ -86,8 +87,7 @@ class TorchTwin:
                     torch.nn.MaxPool2d(2),
                 ]
             channels = out
-        size = net.side >> net.n_conv
-        layers += [torch.nn.Flatten(), torch.nn.Linear(channels * size * size, net.n_hidden), torch.nn.ReLU()]
+        layers += [torch.nn.Flatten(), torch.nn.Linear(net.dense.inputs, net.n_hidden), torch.nn.ReLU()]
         self.hidden = torch.nn.Sequential(*layers)  # up to the dense layer's output, where dropout applies
         self.output = torch.nn.Linear(net.n_hidden, net.n_outputs)
         self.model = torch.nn.Sequential(self.hidden, self.output)
@@ -95,19 +95,20 @@ class TorchTwin:
         norms = [m for m in self.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
         dense, output = [m for m in self.model.modules() if isinstance(m, torch.nn.Linear)]
         with torch.no_grad():
-            for l, conv in enumerate(convs, start=1):
-                conv.weight.copy_(torch.from_numpy(net.params[f"W{l}"]))
-                if net.batch_norm:
-                    norms[l - 1].weight.copy_(torch.from_numpy(net.params[f"gamma{l}"]))
-                    norms[l - 1].bias.copy_(torch.from_numpy(net.params[f"b{l}"]))
+            for i, (block, conv) in enumerate(zip(net.blocks, convs)):
+                conv.weight.copy_(torch.from_numpy(net.params[block.W]))
+                if block.norm:
+                    norms[i].weight.copy_(torch.from_numpy(net.params[block.norm[0]]))
+                    norms[i].bias.copy_(torch.from_numpy(net.params[block.b]))
                 else:
-                    conv.bias.copy_(torch.from_numpy(net.params[f"b{l}"]))
+                    conv.bias.copy_(torch.from_numpy(net.params[block.b]))
             # ours flattens (row, column, channel), PyTorch (channel, row, column)
-            W = net.params[f"W{net.n_conv + 1}"].reshape(size, size, channels, -1).transpose(3, 2, 0, 1)
+            size = pooled_side(net.side, len(net.blocks))
+            W = net.params[net.dense.W].reshape(size, size, channels, -1).transpose(3, 2, 0, 1)
             dense.weight.copy_(torch.from_numpy(W.reshape(net.n_hidden, -1).copy()))
-            dense.bias.copy_(torch.from_numpy(net.params[f"b{net.n_conv + 1}"]))
-            output.weight.copy_(torch.from_numpy(net.params[f"W{net.n_conv + 2}"].T.copy()))
-            output.bias.copy_(torch.from_numpy(net.params[f"b{net.n_conv + 2}"]))
+            dense.bias.copy_(torch.from_numpy(net.params[net.dense.b]))
+            output.weight.copy_(torch.from_numpy(net.params[net.output.W].T.copy()))
+            output.bias.copy_(torch.from_numpy(net.params[net.output.b]))
         # weight decay on the conv and dense weights only, as ours (not on biases, nor batch normalisation's γ)
         weights = [m.weight for m in convs + [dense, output]]
         others = [p for p in self.model.parameters() if all(p is not w for w in weights)]

@@ -27,16 +27,20 @@ W_mat the kernels as a (k·k·C) × F matrix. Backward, dW_mat = colsᵀ dZ, and
 correlation again, with the kernels rotated by 180° (see ``flipped``). Max-pooling sends each window's gradient
 to the element that was the maximum; on a tie, to the first maximum in row-major order (see ``max_pool``).
 
-Parameter names: W1, b1 … WL, bL for the convolutions (W_l of shape (F_l, C_l, k, k), the PyTorch layout),
-then W{L+1}, b{L+1} for the dense layer and W{L+2}, b{L+2} for the output; with batch normalisation, gamma1 …
-gammaL in ``params`` and running_mean1, running_var1 … in ``running``. Left out: strides and dilations other than
-1. Dropout (network.py) applies to the dense layer: Z_o = (A_h · keep) W_o + b_o while training.
+The layers are ``blocks`` (W_l of shape (F_l, C_l, k, k), the PyTorch layout), ``dense`` and ``output``: records
+of layout.py, which names and shapes every parameter (W1, b1 … for the blocks, then the dense layer and the
+output; with batch normalisation gamma_l in ``params`` and running_mean_l, running_var_l in ``running``). Left out:
+strides and dilations other than 1. Dropout (network.py) applies to the dense layer: Z_o = (A_h · keep) W_o + b_o
+while training.
 """
+
+import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from signdigits.choices import ACTIVATIONS
+from signdigits.layout import CHUNK, cnn_layers, pooled_side
 from signdigits.network import GAIN_AFTER, Network, activate, activation_slope
 
 
@@ -136,7 +140,8 @@ def normalization_backward(dMhat, Mhat, scale):
 
 class CNN(Network):
     FORMAT = "signdigits-cnn-1"
-    CHUNK = 64  # a row's im2col rows and maps take ~100 times the MLP's memory: fewer rows at a time (no slower)
+    MODEL = "cnn"
+    CHUNK = CHUNK["cnn"]
 
     def __init__(
         self,
@@ -152,46 +157,45 @@ class CNN(Network):
         batch_norm=False,
         photo_norm=False,
     ):
-        side = int(round(np.sqrt(n_inputs)))
+        side = math.isqrt(n_inputs)
         if side * side != n_inputs:
             raise ValueError(f"n_inputs must be a square number of pixels, not {n_inputs}")
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (for 'same' padding), not {kernel_size}")
         if activation not in ACTIVATIONS or not channels or min(channels) < 1 or n_hidden < 1:
             raise ValueError("activation, channels or n_hidden is invalid")
-        if side >> len(channels) < 1:
+        if pooled_side(side, len(channels)) < 1:
             raise ValueError(f"{len(channels)} pooling layers would shrink a {side}-pixel image to nothing")
         super().__init__(n_inputs, n_outputs, seed, dtype, standardize, photo_norm)
         self.side, self.channels, self.kernel_size = side, [int(c) for c in channels], int(kernel_size)
         self.n_hidden, self.activation, self.batch_norm = int(n_hidden), activation, bool(batch_norm)
-        k, gain = self.kernel_size, GAIN_AFTER[activation]
-        self.n_conv = len(self.channels)
-        self.WEIGHTS = tuple(f"W{l}" for l in range(1, self.n_conv + 3))
-        params, in_channels, size = {}, 1, side
-        for l, out_channels in enumerate(self.channels, start=1):
-            fan_in = in_channels * k * k
-            first_gain = GAIN_AFTER["relu"] if activation == "relu" else 1.0  # pixels feed the first layer
-            params[f"W{l}"] = self.normal((out_channels, in_channels, k, k), fan_in, first_gain if l == 1 else gain)
-            params[f"b{l}"] = np.zeros(out_channels, self.dtype)
-            if self.batch_norm:  # γ = 1, β = b = 0: the block starts out passing on the normalized map
-                params[f"gamma{l}"] = np.ones(out_channels, self.dtype)
-                self.running[f"running_mean{l}"] = np.zeros(out_channels, self.dtype)
-                self.running[f"running_var{l}"] = np.ones(out_channels, self.dtype)
-            in_channels, size = out_channels, size // 2
-        flat = in_channels * size * size
-        dense, output = self.n_conv + 1, self.n_conv + 2
-        params[f"W{dense}"] = self.normal((flat, self.n_hidden), flat, gain)
-        params[f"b{dense}"] = np.zeros(self.n_hidden, self.dtype)
-        params[f"W{output}"] = self.normal((self.n_hidden, self.n_outputs), self.n_hidden, gain)
-        params[f"b{output}"] = np.zeros(self.n_outputs, self.dtype)
-        self.params = params
+        self.blocks, self.dense, self.output = cnn_layers(
+            self.n_inputs, self.n_outputs, self.channels, self.kernel_size, self.n_hidden, self.batch_norm
+        )
+        self.WEIGHTS = tuple(layer.W for layer in (*self.blocks, self.dense, self.output))
+        gain = GAIN_AFTER[activation]
+        first_gain = GAIN_AFTER["relu"] if activation == "relu" else 1.0  # the pixels feed the first block
+        for block in self.blocks:
+            shapes = block.shapes()
+            fan_in = block.in_channels * block.kernel_size**2
+            self.params[block.W] = self.normal(shapes[block.W], fan_in, first_gain if block is self.blocks[0] else gain)
+            self.params[block.b] = np.zeros(shapes[block.b], self.dtype)
+            if block.norm:  # γ = 1, β = b = 0: the block starts out passing on the normalized map
+                gamma, running_mean, running_var = block.norm
+                self.params[gamma] = np.ones(shapes[gamma], self.dtype)
+                self.running[running_mean] = np.zeros(shapes[running_mean], self.dtype)
+                self.running[running_var] = np.ones(shapes[running_var], self.dtype)
+        for layer in (self.dense, self.output):
+            self.params[layer.W] = self.normal((layer.inputs, layer.outputs), layer.inputs, gain)
+            self.params[layer.b] = np.zeros(layer.outputs, self.dtype)
         self._buffers = {}  # arrays reused from batch to batch (see im2col): fresh ones cost page faults each time
 
-    def _normalized(self, l, M, training):
-        """(M̂, s) of block l's batch normalisation: M̂ = (M − μ) / s, s = √(σ² + ε), with the batch's statistics
+    def _normalized(self, block, M, training):
+        """(M̂, s) of the block's batch normalisation: M̂ = (M − μ) / s, s = √(σ² + ε), with the batch's statistics
         while training (which also move the running ones), the running ones otherwise. A batch with a single
         value per channel (one image pooled to 1 × 1) has no variance to estimate: it leaves the running ones."""
-        running_mean, running_var = self.running[f"running_mean{l}"], self.running[f"running_var{l}"]
+        _, mean_name, var_name = block.norm
+        running_mean, running_var = self.running[mean_name], self.running[var_name]
         if training:
             axes = (0, 1, 2)
             mean, var = M.mean(axis=axes), M.var(axis=axes)
@@ -210,55 +214,55 @@ class CNN(Network):
         batch's statistics (and updates the running ones), which ``_backward`` assumes."""
         p, g = self.params, self.activation
         A = X0.reshape(len(X0), self.side, self.side, 1)
-        blocks = []
-        for l in range(1, self.n_conv + 1):
-            Z, cols = correlate(A, p[f"W{l}"], self._buffers.setdefault(f"forward {l}", {}))  # the bias: after pooling
+        caches = []
+        for block in self.blocks:
+            buffers = self._buffers.setdefault(("forward", block.W), {})
+            Z, cols = correlate(A, p[block.W], buffers)  # the bias: after pooling
             M, route = max_pool(Z)
-            if self.batch_norm:
-                Mhat, scale = self._normalized(l, M, training)
+            if block.norm:
+                Mhat, scale = self._normalized(block, M, training)
                 norm = (Mhat, scale)
-                Mb = p[f"gamma{l}"] * Mhat + p[f"b{l}"]  # the pooled pre-activation
+                Mb = p[block.norm[0]] * Mhat + p[block.b]  # the pooled pre-activation
             else:
                 norm = None
-                Mb = M + p[f"b{l}"]
+                Mb = M + p[block.b]
             A = activate(g, Mb)
-            blocks.append((cols, route, norm, Mb, A))
+            caches.append((cols, route, norm, Mb, A))
         flat = A.reshape(len(A), -1)
-        dense, output = self.n_conv + 1, self.n_conv + 2
-        Zh = flat @ p[f"W{dense}"] + p[f"b{dense}"]
+        dense, output = self.dense, self.output
+        Zh = flat @ p[dense.W] + p[dense.b]
         Ah = activate(g, Zh)
         Dh = Ah if keep is None else Ah * keep  # what the output layer sees
-        Zo = Dh @ p[f"W{output}"] + p[f"b{output}"]
-        return (blocks, flat, Zh, Ah, Dh, keep), Zo
+        Zo = Dh @ p[output.W] + p[output.b]
+        return (caches, flat, Zh, Ah, Dh, keep), Zo
 
     def _backward(self, cache, dZo):
         """From the output error dZo = (A − Y) / N back through the dense layer, then each block in turn."""
-        blocks, flat, Zh, Ah, Dh, keep = cache
-        p, k, g = self.params, self.kernel_size, self.activation
-        dense, output = self.n_conv + 1, self.n_conv + 2
-        grads = {f"W{output}": Dh.T @ dZo, f"b{output}": dZo.sum(axis=0)}
-        dAh = dZo @ p[f"W{output}"].T
+        caches, flat, Zh, Ah, Dh, keep = cache
+        p, g, dense, output = self.params, self.activation, self.dense, self.output
+        grads = {output.W: Dh.T @ dZo, output.b: dZo.sum(axis=0)}
+        dAh = dZo @ p[output.W].T
         if keep is not None:  # Dh = Ah · keep
             dAh = dAh * keep
         dZh = dAh * activation_slope(g, Zh, Ah)
-        grads[f"W{dense}"], grads[f"b{dense}"] = flat.T @ dZh, dZh.sum(axis=0)
-        dA = (dZh @ p[f"W{dense}"].T).reshape(blocks[-1][-1].shape)
-        for l in range(self.n_conv, 0, -1):
-            cols, route, norm, Mb, A = blocks[l - 1]
-            W = p[f"W{l}"]
+        grads[dense.W], grads[dense.b] = flat.T @ dZh, dZh.sum(axis=0)
+        dA = (dZh @ p[dense.W].T).reshape(caches[-1][-1].shape)
+        for block, (cols, route, norm, Mb, A) in reversed(list(zip(self.blocks, caches))):
+            W, k = p[block.W], block.kernel_size
             dMb = dA * activation_slope(g, Mb, A)  # Mb = M + b (or γ M̂ + b): db sums dMb over images and positions
-            grads[f"b{l}"] = dMb.sum(axis=(0, 1, 2))
+            grads[block.b] = dMb.sum(axis=(0, 1, 2))
             if norm is None:
                 dM = dMb
             else:
                 Mhat, scale = norm
-                grads[f"gamma{l}"] = (dMb * Mhat).sum(axis=(0, 1, 2))
-                dM = normalization_backward(dMb * p[f"gamma{l}"], Mhat, scale)
+                gamma = block.norm[0]
+                grads[gamma] = (dMb * Mhat).sum(axis=(0, 1, 2))
+                dM = normalization_backward(dMb * p[gamma], Mhat, scale)
             dZ = max_pool_backward(dM, route)
             dW_mat = cols.T @ dZ.reshape(-1, len(W))  # Z = cols W_mat
-            grads[f"W{l}"] = dW_mat.reshape(k, k, -1, len(W)).transpose(3, 2, 0, 1)
-            if l > 1:  # the pixels need no gradient
-                dA = correlate(dZ, flipped(W), self._buffers.setdefault(f"backward {l}", {}))[0]
+            grads[block.W] = dW_mat.reshape(k, k, -1, len(W)).transpose(3, 2, 0, 1)
+            if block is not self.blocks[0]:  # the pixels need no gradient
+                dA = correlate(dZ, flipped(W), self._buffers.setdefault(("backward", block.W), {}))[0]
         return grads
 
     def _last_hidden(self, cache):

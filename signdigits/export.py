@@ -103,20 +103,20 @@ def _cnn_logits(graph, net, X0):
     k, pad = net.kernel_size, net.kernel_size // 2
     shape = graph.constant("image_shape", [0, 1, net.side, net.side], np.int64)  # 0: keep N
     A = graph.node("Reshape", [X0, shape], "A0")
-    for l in range(1, net.n_conv + 1):
-        conv_inputs = [A, p[f"W{l}"]] if net.batch_norm else [A, p[f"W{l}"], p[f"b{l}"]]
+    for l, block in enumerate(net.blocks, start=1):
+        conv_inputs = [A, p[block.W]] if block.norm else [A, p[block.W], p[block.b]]
         Z = graph.node("Conv", conv_inputs, f"Z{l}", kernel_shape=[k, k], pads=[pad] * 4, strides=[1, 1])
         M = graph.node("MaxPool", [Z], f"M{l}", kernel_shape=[2, 2], strides=[2, 2])  # floor: odd edge dropped
-        if net.batch_norm:  # γ (M − μ) / √(σ² + ε) + b, with the running μ and σ²
-            statistics = [p[f"gamma{l}"], p[f"b{l}"], p[f"running_mean{l}"], p[f"running_var{l}"]]
+        if block.norm:  # γ (M − μ) / √(σ² + ε) + b, with the running μ and σ²
+            gamma, running_mean, running_var = block.norm
+            statistics = [p[gamma], p[block.b], p[running_mean], p[running_var]]
             M = graph.node("BatchNormalization", [M, *statistics], f"Mb{l}", epsilon=BN_EPSILON)
         A = graph.activation(net.activation, M, f"A{l}")
     # cnn.py flattens (N, H, W, C) maps: channels last, so the dense weights' rows are in NHWC order
     flat = graph.node("Flatten", [graph.node("Transpose", [A], "A_nhwc", perm=[0, 2, 3, 1])], "flat", axis=1)
-    dense, output = net.n_conv + 1, net.n_conv + 2
-    Zh = graph.node("Gemm", [flat, p[f"W{dense}"], p[f"b{dense}"]], "Zh")
+    Zh = graph.node("Gemm", [flat, p[net.dense.W], p[net.dense.b]], "Zh")
     Ah = graph.activation(net.activation, Zh, "Ah")
-    return graph.node("Gemm", [Ah, p[f"W{output}"], p[f"b{output}"]], "Zo")
+    return graph.node("Gemm", [Ah, p[net.output.W], p[net.output.b]], "Zo")
 
 
 def _probabilities(graph, net, Z):

@@ -19,6 +19,7 @@ standardization, dropout of the hidden layer, augmentation of the training image
 import numpy as np
 
 from signdigits.choices import ACTIVATIONS
+from signdigits.layout import CHUNK, mlp_layers
 from signdigits.network import GAIN_AFTER, Network, activate, activation_slope
 
 
@@ -27,6 +28,8 @@ class MLP(Network):
     W2 (n_hidden, n_outputs), b2 (n_outputs,); computations run in ``dtype`` (float64 for gradient checks)."""
 
     FORMAT = "signdigits-mlp-1"
+    MODEL = "mlp"
+    CHUNK = CHUNK["mlp"]
     WEIGHTS = ("W1", "W2")
     # One BLAS thread: a batch's products are a few MFLOP, too small to be worth handing to a second thread
     # (benchmarks/train_speed.py measures it).
@@ -52,12 +55,9 @@ class MLP(Network):
         # Weights ~ N(0, gain² / fan_in), biases 0; the gains are explained at GAIN_AFTER.
         gain_hidden = GAIN_AFTER[activation]
         gain_input = GAIN_AFTER["relu"] if activation == "relu" else 1.0
-        self.params = {
-            "W1": self.normal((self.n_inputs, self.n_hidden), self.n_inputs, gain_input),
-            "b1": np.zeros(self.n_hidden, self.dtype),
-            "W2": self.normal((self.n_hidden, self.n_outputs), self.n_hidden, gain_hidden),
-            "b2": np.zeros(self.n_outputs, self.dtype),
-        }
+        for layer, gain in zip(mlp_layers(self.n_inputs, self.n_hidden, self.n_outputs), (gain_input, gain_hidden)):
+            self.params[layer.W] = self.normal((layer.inputs, layer.outputs), layer.inputs, gain)
+            self.params[layer.b] = np.zeros(layer.outputs, self.dtype)
 
     def _forward(self, X0, keep=None, training=False):
         """The cache for backpropagation and the logits Z2; X0 is the (standardized) input, ``keep`` the hidden

@@ -30,6 +30,7 @@ from signdigits.choices import ACTIVATIONS, REFUSAL_SCORES
 from signdigits.cnn import CNN
 from signdigits.errors import UsageError
 from signdigits.files import NotAFileError, open_regular, write_outputs
+from signdigits.layout import shapes
 from signdigits.mlp import MLP
 
 NETWORKS = {kind.FORMAT: kind for kind in (MLP, CNN)}
@@ -76,29 +77,6 @@ def model_bytes(net) -> bytes:
 
 def save_model(net, path):
     write_outputs({path: model_bytes(net)})
-
-
-def param_shapes(kind, architecture) -> dict:
-    """{name: shape} of the params (and running statistics) a network of class ``kind`` with these constructor
-    arguments has, worked out from the arguments alone (nothing allocated)."""
-    n_outputs = architecture["n_outputs"]
-    if kind is MLP:
-        n_inputs, n_hidden = architecture["n_inputs"], architecture["n_hidden"]
-        return {"W1": (n_inputs, n_hidden), "b1": (n_hidden,), "W2": (n_hidden, n_outputs), "b2": (n_outputs,)}
-    # the CNN (see cnn.py): L convolutions (F_l, C_l, k, k), each halving the side, then dense, then output
-    side = math.isqrt(architecture["n_inputs"])
-    k, channels, n_hidden = architecture["kernel_size"], architecture["channels"], architecture["n_hidden"]
-    shapes, in_channels = {}, 1
-    for l, out_channels in enumerate(channels, start=1):
-        shapes[f"W{l}"], shapes[f"b{l}"] = (out_channels, in_channels, k, k), (out_channels,)
-        if architecture.get("batch_norm", False):  # files from before batch normalisation have no such key
-            for name in (f"gamma{l}", f"running_mean{l}", f"running_var{l}"):
-                shapes[name] = (out_channels,)
-        in_channels, side = out_channels, side // 2
-    dense, output = len(channels) + 1, len(channels) + 2
-    shapes[f"W{dense}"], shapes[f"b{dense}"] = (in_channels * side * side, n_hidden), (n_hidden,)
-    shapes[f"W{output}"], shapes[f"b{output}"] = (n_hidden, n_outputs), (n_outputs,)
-    return shapes
 
 
 def _valid_argument(name, value) -> bool:
@@ -252,7 +230,7 @@ def load_model(path):
         header_text = str(_read_array(archive, "header"))
         kind, spec, metadata, (temperature, refusal, calibrated) = _architecture(header_text, path)
         try:
-            expected = param_shapes(kind, spec) | ood_shapes(spec, refusal)
+            expected = shapes(kind.MODEL, spec) | ood_shapes(spec, refusal)
             if spec["standardize"]:
                 expected |= {"input_mean": (spec["n_inputs"],), "input_scale": ()}
         except KeyError as error:

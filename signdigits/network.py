@@ -149,7 +149,8 @@ class Network:
     FORMAT = None  # the model file's format tag, one per subclass
     WEIGHTS = ()  # names of the params that weight decay applies to
     BLAS_THREADS = None  # BLAS threads while fitting (None: all)
-    CHUNK = 512  # rows per forward pass when predicting or evaluating: bounds the activations' memory
+    MODEL = None  # its train.model name, which layout.py knows its layers by
+    CHUNK = None  # rows per forward pass when predicting or scoring (layout.CHUNK)
 
     def __init__(self, n_inputs, n_outputs, seed, dtype, standardize, photo_norm=False):
         if n_outputs < 1 or n_inputs < 1:

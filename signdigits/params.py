@@ -26,6 +26,7 @@ from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEv
 from signdigits.choices import ACTIVATIONS, DIGITS, MODELS, OPTIMIZERS, PERTURBATIONS, REFUSAL_SCORES
 from signdigits.errors import UsageError
 from signdigits.files import NotAFileError, open_regular, read_capped
+from signdigits.layout import CHUNK, architecture, pooled_side, row_floats, shapes
 
 # A configuration whose estimated training memory exceeds this is refused before it runs (see training_memory).
 MEMORY_LIMIT = 4 * 2**30
@@ -272,42 +273,16 @@ def _check_filter(checked: dict, values: dict) -> None:
         )
 
 
-def pooled_sides(image_size: int, blocks: int) -> list[int]:
-    """The image side after each of ``blocks`` 2 × 2 max-poolings (an odd last row or column is dropped)."""
-    sides = [image_size]
-    for _ in range(blocks):
-        sides.append(sides[-1] // 2)
-    return sides
-
-
-def training_memory(train: dict, image_size: int, n_classes: int = 10, rows: int = 512) -> int:
-    """An estimate in bytes of what training and evaluating the configured network holds at once, in float32:
-    the weights, their gradients and the optimizer's state (Adam: two arrays per weight, momentum: one), and the
-    activations of ``rows`` rows in flight (the larger of a batch and the forward pass's chunk of 512 rows).
-    The MLP's activations are its input and hidden layer; the CNN's are, per block, the im2col rows
-    (side² × C·k²), and the pre-activation, activation and pooled maps (two more pooled maps with batch
-    normalisation)."""
-    rows = max(rows, train["batch_size"])
-    outputs = 1 if n_classes == 2 else n_classes
-    hidden = train["hidden_units"]
-    if train["model"] == "cnn":
-        k, channels = train["kernel_size"], train["conv_channels"]
-        sides = pooled_sides(image_size, len(channels))
-        weights, per_row, in_channels = 0, 0, 1
-        for side, out_channels in zip(sides, channels):
-            weights += out_channels * (in_channels * k * k + 1)
-            per_row += side * side * (in_channels * k * k + 3 * out_channels)
-            if train["batch_norm"]:  # the normalized map and the pre-activation, both pooled
-                per_row += 2 * (side // 2) ** 2 * out_channels
-            in_channels = out_channels
-        flat = in_channels * sides[-1] ** 2
-        weights += (flat + 1) * hidden + (hidden + 1) * outputs
-        per_row += flat + 2 * hidden + outputs
-    else:
-        weights = (image_size**2 + 1) * hidden + (hidden + 1) * outputs
-        per_row = image_size**2 + 2 * hidden + outputs
+def training_memory(train: dict, image_size: int, n_classes: int = 10) -> int:
+    """An estimate in bytes of what training and scoring the configured network holds at once, in float32: its
+    arrays (layout.shapes), their gradients and the optimizer's state (Adam: two arrays per weight, momentum: one),
+    and the activations (layout.row_floats) of the larger of a batch and a forward pass's chunk of rows
+    (layout.CHUNK)."""
+    model, arguments = train["model"], architecture(train, image_size**2, n_classes)
+    weights = sum(math.prod(shape) for shape in shapes(model, arguments).values())
+    rows = max(CHUNK[model], train["batch_size"])
     copies = 2 + (2 if train["optimizer"] == "adam" else 1 if train["momentum"] else 0)
-    return 4 * (weights * copies + rows * per_row)
+    return 4 * (weights * copies + rows * row_floats(model, arguments))
 
 
 def _check_combinations(params: dict) -> None:
@@ -320,7 +295,7 @@ def _check_combinations(params: dict) -> None:
         )
     if train["model"] == "cnn":
         blocks = len(train["conv_channels"])
-        if pooled_sides(image_size, blocks)[-1] < 1:
+        if pooled_side(image_size, blocks) < 1:
             raise UsageError(
                 f"params.yaml: train.conv_channels = {train['conv_channels']} has {blocks} conv blocks, whose 2×2 "
                 f"poolings shrink ingest.image_size = {image_size} pixels to nothing; use at most "

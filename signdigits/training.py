@@ -7,36 +7,15 @@ import numpy as np
 from signdigits import perturbations
 from signdigits.augment import random_transforms, transform_images
 from signdigits.cnn import CNN
+from signdigits.layout import architecture
 from signdigits.mlp import MLP
 from signdigits.network import TrainingConfig
 
 
 def build_model(params, n_inputs, n_classes):
-    """The network the params describe (train.model: mlp or cnn): one sigmoid output for two classes, K softmax
-    outputs for K > 2. hidden_units is the MLP's hidden layer, or the CNN's dense layer."""
-    n_outputs = 1 if n_classes == 2 else n_classes
-    if params["model"] == "cnn":
-        return CNN(
-            n_inputs,
-            n_outputs,
-            channels=params["conv_channels"],
-            kernel_size=params["kernel_size"],
-            n_hidden=params["hidden_units"],
-            activation=params["activation"],
-            seed=params["seed"],
-            standardize=params["standardize"],
-            batch_norm=params["batch_norm"],
-            photo_norm=params["photo_norm"],
-        )
-    return MLP(
-        n_inputs,
-        params["hidden_units"],
-        n_outputs,
-        params["activation"],
-        params["seed"],
-        standardize=params["standardize"],
-        photo_norm=params["photo_norm"],
-    )
+    """The network the ``train`` params describe (layout.architecture: train.model, its sizes and options)."""
+    kind = {network.MODEL: network for network in (MLP, CNN)}[params["model"]]
+    return kind(**architecture(params, n_inputs, n_classes))
 
 
 def augmenter(

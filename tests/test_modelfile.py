@@ -11,8 +11,9 @@ import pytest
 
 from signdigits.cnn import CNN
 from signdigits.errors import UsageError
+from signdigits.layout import shapes
 from signdigits.mlp import MLP
-from signdigits.modelfile import load_model, param_shapes, save_model
+from signdigits.modelfile import load_model, save_model
 from signdigits.network import TrainingConfig
 
 
@@ -55,7 +56,7 @@ def test_round_trip_keeps_every_number(net, tmp_path):
     net.metadata = {"classes": ["a", "b"], "image_size": 3}
     # the shapes the model file expects from the architecture alone are the network's
     arrays = net.params | net.running  # batch normalisation's running statistics (trained above) are stored too
-    assert param_shapes(type(net), net.architecture()) == {name: v.shape for name, v in arrays.items()}
+    assert shapes(net.MODEL, net.architecture()) == {name: v.shape for name, v in arrays.items()}
     save_model(net, tmp_path / "m.npz")
     loaded = load_model(tmp_path / "m.npz")
     assert type(loaded) is type(net) and loaded.architecture() == net.architecture()
