@@ -236,8 +236,9 @@ TRICKS = {  # trick → the module functions of cnn.py that the plain version re
 
 
 def compare_tricks(params, classes, epochs, repeats, threads):
-    """{trick: [(seconds with it, seconds with the plain version)]}: CNN.fit of ``epochs`` epochs each, the two
-    alternating (which goes first alternates too), after one warm-up fit; each pair must train the same."""
+    """For each trick, (trick, [(seconds with it, seconds with the plain version)]) as soon as it is measured:
+    CNN.fit of ``epochs`` epochs each, the two alternating (which goes first alternates too), after one warm-up
+    fit; each pair must train the same."""
     X, _, y, _ = real_split(classes=classes)
     config = training_config(params | {"epochs": epochs})
 
@@ -254,7 +255,6 @@ def compare_tricks(params, classes, epochs, repeats, threads):
             for name, function in saved.items():
                 setattr(cnn, name, function)
 
-    results = {}
     with threadpool_limits(limits=threads, user_api="blas"):
         fit({})  # warm-up
         for trick, replacements in TRICKS.items():
@@ -267,8 +267,7 @@ def compare_tricks(params, classes, epochs, repeats, threads):
                 if loss != plain_loss:
                     sys.exit(f"{trick}: the plain version trains differently ({plain_loss} against {loss})")
                 pairs.append((with_trick, plain))
-            results[trick] = pairs
-    return results
+            yield trick, pairs
 
 
 def pipeline():
@@ -316,12 +315,13 @@ def main():
         )
         for trick, pairs in compare_tricks(
             params | {"batch_size": batch_size}, classes, options.epochs, options.repeats, options.threads
-        ).items():
+        ):
             saved = [1 - with_trick / plain for with_trick, plain in pairs]
             times = "  ".join(f"{with_trick:.2f}/{plain:.2f}" for with_trick, plain in pairs)
             print(
                 f"  {trick:38} s with/without: {times}   saves {min(saved):.0%}–{max(saved):.0%} of the plain fit "
-                f"(median {np.median(saved):.0%}; kept if > 10 %)"
+                f"(median {np.median(saved):.0%}; kept if > 10 %)",
+                flush=True,
             )
         return
     compared = compare_fit(
