@@ -125,13 +125,6 @@ def test_empty_digit_folder_and_no_digit_folders(tmp_path, make_tree):
         ingest(resolve_source(str(tmp_path / "nothing"), environ={}), 8)
 
 
-def test_corrupt_photo_is_named(tmp_path, make_tree):
-    root = make_tree(tmp_path / "tree")
-    (root / "Dataset" / "5" / "IMG_broken.JPG").write_bytes(b"\xff\xd8\xff garbage")
-    with pytest.raises(UsageError, match=r"Dataset/5/IMG_broken.JPG is corrupt or not an image"):
-        ingest(resolve_source(str(root), environ={}), 8)
-
-
 def test_environment_variable_overrides_params(tmp_path, make_tree):
     root = make_tree(tmp_path / "tree")
     source = resolve_source("upstream", environ={"SIGN_DIGITS_DATA": str(root)})

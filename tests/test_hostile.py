@@ -26,36 +26,11 @@ import pytest
 import yaml
 
 # --- params: the source stage checks all of params.yaml, before `dvc repro` removes anything ----------------------
+# Each value, key and combination check has its home in test_params.py (in-process); here, one of each kind of
+# mistake shows that the first stage stops on it, and the file-level hazards that only a real file shows.
 PARAMS_CASES = {
-    "key typo in filter": ("classes:", "clases:", "unknown key filter.clases; the keys of 'filter' are classes"),
-    "section typo": ("train:", "trian:", "unknown section 'trian'; the sections are ingest, filter, split, train"),
-    "extra section": ("split:", "evaluate:\n  plots: true\nsplit:", "unknown section 'evaluate'"),
     "epochs 0": ("epochs: 100", "epochs: 0", "train.epochs = 0 is not allowed; expected an integer ≥ 1"),
-    "weight decay inf": ("weight_decay: 0.0", "weight_decay: .inf", "train.weight_decay = inf is not a finite number"),
-    "learning rate nan": ("learning_rate: 0.01", "learning_rate: .nan", "train.learning_rate = nan is not a finite"),
-    "learning rate inf": ("learning_rate: 0.01", "learning_rate: .inf", "train.learning_rate = inf is not a finite"),
-    "learning rate quoted": ("learning_rate: 0.01", "learning_rate: '1e-3'", "train.learning_rate = '1e-3' is not"),
-    "negative momentum": ("momentum: 0.0", "momentum: -.5", "train.momentum = -0.5 is not allowed"),
-    "test size 1.5": ("test_size: 0.2", "test_size: 1.5", "split.test_size = 1.5 is not allowed"),
-    "batch size string": ("batch_size: 32", "batch_size: '32'", "train.batch_size = '32' is not allowed"),
-    "class twice": ("classes: ['0', '5']", "classes: ['0', '0']", "lists a class twice"),
-    "image size 4": ("image_size: 8", "image_size: 4", "ingest.image_size = 4 is not allowed"),
-    "even kernel": ("kernel_size: 3", "kernel_size: 4", "train.kernel_size = 4 is not allowed; expected an odd"),
-    "unknown activation": ("activation: sigmoid", "activation: softsign", "train.activation = 'softsign' is not"),
-    "cnn pooled to nothing": (
-        "model: mlp",
-        "model: cnn",
-        "train.conv_channels = [4, 4, 4, 4] has 4 conv blocks, whose 2×2 poolings shrink ingest.image_size = 8",
-    ),
-    "absurd memory": ("hidden_units: 128", "hidden_units: 65536", "need about 32 GiB to train (limit 4 GiB)"),
-    "broken YAML": ("seed: 42", "seed: [42", "is not valid YAML"),
-    "not a mapping": (None, "- ingest\n- train\n", "is not a mapping of sections ingest, filter, split, train"),
-    "empty file": (None, "", "is not a mapping of sections"),
     "binary garbage": (None, b"\xff\xfe\x00garbage", "is not valid YAML"),
-    # YAML 1.1 read these as 100 and false, while DVC (YAML 1.2) records the strings: refused, naming the key
-    "sexagesimal epochs": ("epochs: 100", "epochs: 1:40", "train.epochs = '1:40' is not allowed; expected an integer"),
-    "standardize off": ("standardize: true", "standardize: off", "train.standardize = 'off' is not allowed"),
-    "seed 2**64": ("seed: 42", "seed: 18446744073709551616", "split.seed = 18446744073709551616 is not allowed"),
     "anchor bomb": (
         None,
         "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
@@ -79,12 +54,7 @@ def test_bad_params_stop_the_first_stage(case, tiny_copy, run_stage, artifacts, 
     else:
         text = path.read_text()
         assert old in text, old
-        text = text.replace(old, new, 1)
-        if case == "cnn pooled to nothing":
-            text = re.sub(r"conv_channels:.*", "conv_channels: [4, 4, 4, 4]", text)
-        if case == "absurd memory":
-            text = text.replace("image_size: 8", "image_size: 256")
-        path.write_text(text)
+        path.write_text(text.replace(old, new, 1))
     before = artifacts(tiny_copy)
     failed_cleanly(run_stage(tiny_copy, "source"), message, tiny_copy, before)
 
@@ -166,9 +136,7 @@ def zip_bomb(tmp_path_factory, make_tree):
 def break_tree(case, tree, tmp_path, zip_tree):
     """Make the hostile source of ``case`` from a private copy of the tiny tree; return its path."""
     photos = tree / "Dataset" / "5"
-    if case == "corrupt photo":
-        (photos / "IMG_bad.JPG").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
-    elif case == "truncated JPEG":
+    if case == "truncated JPEG":
         good = (tree / "Dataset" / "0" / "IMG_0.JPG").read_bytes()
         (photos / "IMG_cut.JPG").write_bytes(good[: len(good) // 3])
     elif case == "empty photo":
@@ -186,12 +154,6 @@ def break_tree(case, tree, tmp_path, zip_tree):
         (photos / "IMG_self.JPG").symlink_to(photos / "IMG_self.JPG")
     elif case == "folder symlink loop":
         (photos / "again").symlink_to(tree / "Dataset")
-    elif case == "empty digit folder":
-        (tree / "Dataset" / "8").mkdir()
-    elif case == "no digit folders":
-        for folder in (tree / "Dataset").iterdir():
-            if folder.is_dir():
-                folder.rename(tree / "Dataset" / f"digit_{folder.name}")
     elif case == "missing source":
         return tmp_path / "no-such-folder"
     elif case == "not a dataset file":
@@ -201,9 +163,6 @@ def break_tree(case, tree, tmp_path, zip_tree):
         archive = zip_tree(tree, tmp_path / "data.zip")
         if case == "zip not a zip":
             archive.write_text("this is text")
-        elif case == "zip slip":
-            with zipfile.ZipFile(archive, "a") as out:
-                out.writestr("../../etc/evil.png", b"x")
         elif case == "zip encrypted member":
             patch_zip(archive, 8, "<H", 1)  # general-purpose flag bit 0: encrypted
         elif case == "zip unknown compression":
@@ -217,20 +176,11 @@ def break_tree(case, tree, tmp_path, zip_tree):
         elif case == "npz is a .npy":
             np.save(tmp_path / "course.npy", np.zeros((4, 64)))
             (tmp_path / "course.npy").rename(path)
-        elif case == "npz pickled labels":
-            np.savez(path, dataset=np.zeros((4, 64)), labels=np.array(["0", 5, None, "5"], dtype=object))
-        elif case == "npz pixels out of range":
-            np.savez(path, dataset=np.full((4, 64), 300.0), labels=labels)
-        elif case == "npz not square":
-            np.savez(path, dataset=np.zeros((4, 63)), labels=labels)
-        elif case == "npz missing labels":
-            np.savez(path, dataset=np.zeros((4, 64)))
         return path
     return tree
 
 
 SOURCE_CASES = {
-    "corrupt photo": "Dataset/5/IMG_bad.JPG is corrupt or not an image",
     "truncated JPEG": "Dataset/5/IMG_cut.JPG is corrupt or not an image",
     "empty photo": "Dataset/5/IMG_empty.JPG is corrupt or not an image",
     "decompression bomb": "Dataset/5/IMG_bomb.png is larger than the limit of 50,000,000 pixels; shrink it",
@@ -239,20 +189,13 @@ SOURCE_CASES = {
     "broken symlink": "IMG_link.JPG is a broken symbolic link (or vanished); remove it or point it at a photo",
     "symlink to itself": "IMG_self.JPG is a symbolic link loop; remove it",
     "folder symlink loop": "leads back to a folder already read (a symbolic link loop); remove the link",
-    "empty digit folder": "digit folder 8 in",
-    "no digit folders": "has no digit folders (0 … 9)",
     "missing source": "no-such-folder does not exist; fix SIGN_DIGITS_DATA",
     "not a dataset file": "notes.txt is neither a folder, a .zip nor a .npz; fix SIGN_DIGITS_DATA",
     "zip not a zip": "data.zip is not a readable zip",
-    "zip slip": "member '../../etc/evil.png' would escape the extraction folder",
     "zip encrypted member": "is encrypted; unzip it with its password and point SIGN_DIGITS_DATA at the folder",
     "zip unknown compression": "data.zip is not a readable zip (That compression method is not supported)",
     "npz no columns": "'dataset' has shape (4, 0), not (N, side²)",
     "npz is a .npy": "course.npz is not a readable .npz (File is not a zip file)",
-    "npz pickled labels": "course.npz is not a readable .npz",
-    "npz pixels out of range": "'dataset' holds values outside 0–255",
-    "npz not square": "'dataset' has shape (4, 63), not (N, side²)",
-    "npz missing labels": "course.npz has no 'labels' array",
 }
 
 
