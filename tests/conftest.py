@@ -1,6 +1,10 @@
 """Shared fixtures: the project root, tiny photos and photo trees made on the fly, finite differences, stage
 runners, and temporary git copies of the project for end-to-end `dvc repro` runs on the real dataset
-(SIGN_DIGITS_DATA). Test modules get every shared helper from here as a fixture, never by importing each other."""
+(SIGN_DIGITS_DATA). Test modules get every shared helper from here as a fixture, never by importing each other.
+
+A test is ``slow`` (`python -m pytest -m "not slow"` leaves it out) when it needs the real dataset, or runs a
+stage, `dvc` or `signdigits` in a subprocess: those that use a fixture of SLOW_FIXTURES are marked here, the
+others carry the mark themselves. The rest are the unit tests, in-process on data they make."""
 
 import io
 import os
@@ -17,6 +21,19 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore", ".gitignore", "stages", "signdigits")
+
+
+# Fixtures that need the real dataset, or that build or copy a project to run its stages in: a test using one is slow.
+SLOW_FIXTURES = {
+    *("real_data", "built_project", "built_copy", "tiny_built", "tiny_copy", "tiny_tree"),
+    *("copy_project", "run_stage", "write_split", "dvc", "child_env"),
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

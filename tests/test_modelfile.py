@@ -163,6 +163,7 @@ def test_a_huge_header_in_a_small_file_is_refused_before_allocating(saved):
     assert peak < 5_000_000
 
 
+@pytest.mark.slow  # `signdigits predict` in a subprocess
 @pytest.mark.parametrize(
     "metadata, message",
     [

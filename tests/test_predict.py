@@ -54,6 +54,7 @@ def photos(tmp_path, half_image, jpeg_bytes):
     return tmp_path
 
 
+@pytest.mark.slow  # `signdigits predict` in a subprocess
 def test_predicts_each_photo_as_the_viewer_shows_it(tiny_model, photos):
     names = ["rotated.jpg", "right.png", "palette.png", "gray.jpg"]
     result = predict(*(photos / n for n in names), "--model", tiny_model)
@@ -84,6 +85,7 @@ def test_main_returns_the_exit_status_and_the_process_goes_on(tiny_model, photos
     assert main(["--help"]) == 0 and "predict" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # `signdigits predict` in a subprocess
 def test_bad_input(tiny_model, photos, tmp_path):
     (tmp_path / "notes.txt").write_text("not an image")
     cases = [

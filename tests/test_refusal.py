@@ -126,6 +126,7 @@ def test_mahalanobis_statistics_of_the_wrong_shape_are_refused(calibrated_model)
         load_model(path)
 
 
+@pytest.mark.slow  # `signdigits predict` in a subprocess
 def test_an_old_model_file_loads_uncalibrated_with_a_note(calibrated_model, tmp_path):
     """A file from before calibration (no "calibration" in its header, no ood_ arrays): temperature 1, no
     refusal; predict says so in one line and answers."""
@@ -148,6 +149,7 @@ def test_an_old_model_file_loads_uncalibrated_with_a_note(calibrated_model, tmp_
     assert result.stdout.split("\t")[1] in ("0", "5", "7")
 
 
+@pytest.mark.slow  # `signdigits predict` in a subprocess
 def test_predict_refuses_a_tiny_image_and_a_photo_unlike_the_training_photos(calibrated_model, tmp_path):
     """A refusal is an answer (exit status 0): '?' and the reason on the photo's line; with --json, digit null,
     the reason, and the best guess when the model saw the photo."""
