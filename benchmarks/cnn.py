@@ -236,7 +236,8 @@ TRICKS = {  # trick → the module functions of cnn.py that the plain version re
 
 
 def compare_tricks(params, classes, epochs, repeats, threads):
-    """For each trick, (trick, [(seconds with it, seconds with the plain version)]) as soon as it is measured:
+    """For each trick, (trick, [(with it, with the plain version)]) as soon as it is measured, each a pair (wall
+    seconds, CPU seconds of this process: on a machine others load, the CPU time is the steadier measure):
     CNN.fit of ``epochs`` epochs each, the two alternating (which goes first alternates too), after one warm-up
     fit; each pair must train the same."""
     X, _, y, _ = real_split(classes=classes)
@@ -248,9 +249,10 @@ def compare_tricks(params, classes, epochs, repeats, threads):
             setattr(cnn, name, function)
         try:
             net = build_model(params, X.shape[1], len(classes))
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             history = net.fit(X, y, config)
-            return time.perf_counter() - start, history[-1]["train_loss"]
+            seconds = (time.perf_counter() - start, time.process_time() - cpu)
+            return seconds, history[-1]["train_loss"]
         finally:
             for name, function in saved.items():
                 setattr(cnn, name, function)
@@ -316,13 +318,15 @@ def main():
         for trick, pairs in compare_tricks(
             params | {"batch_size": batch_size}, classes, options.epochs, options.repeats, options.threads
         ):
-            saved = [1 - with_trick / plain for with_trick, plain in pairs]
-            times = "  ".join(f"{with_trick:.2f}/{plain:.2f}" for with_trick, plain in pairs)
-            print(
-                f"  {trick:38} s with/without: {times}   saves {min(saved):.0%}–{max(saved):.0%} of the plain fit "
-                f"(median {np.median(saved):.0%}; kept if > 10 %)",
-                flush=True,
-            )
+            print(f"  {trick}, seconds with / without it:")
+            for measure, index in (("wall", 0), ("CPU", 1)):
+                saved = [1 - with_trick[index] / plain[index] for with_trick, plain in pairs]
+                times = "  ".join(f"{with_trick[index]:.1f}/{plain[index]:.1f}" for with_trick, plain in pairs)
+                print(
+                    f"    {measure:4} {times}   saves {min(saved):.0%} to {max(saved):.0%} of the plain fit "
+                    f"(median {np.median(saved):.0%}; kept if > 10 %)",
+                    flush=True,
+                )
         return
     compared = compare_fit(
         params | {"batch_size": batch_size}, classes, options.epochs, options.repeats, options.threads
