@@ -1,14 +1,19 @@
 """What the networks here (``mlp.MLP``, ``cnn.CNN``) share: the activations, the output layer and its loss,
 backpropagation's first step, prediction and the mini-batch training loop.
 
-A subclass builds ``params`` (a dict of arrays), lists which of them are weights (L2 weight decay applies to
-those, never to biases), and writes three methods: ``_forward(X0, keep=None, training=False) -> (cache, Z)``,
+A subclass builds ``params`` (a dict of arrays, named and shaped by its layers in layout.py, which it finds by
+its ``MODEL``), lists which of them are weights (L2 weight decay applies to those, never to biases), and writes
+four methods: ``_forward(X0, keep=None, training=False) -> (cache, Z)``,
 the logits Z of the last layer (``keep``: the dropout mask of its last hidden layer, of ``n_hidden`` units;
 ``training``: the call is a training step, which batch normalisation (cnn.py) treats differently);
-``_backward(cache, dZ) -> grads``; and ``architecture()``, its constructor's arguments (the model file stores
+``_backward(cache, dZ) -> grads``; ``_last_hidden(cache)``, the last hidden layer's activations; and
+``architecture()``, its constructor's arguments (the model file stores
 them: ``modelfile.py``). Arrays that are learnt but not trained by gradient (batch normalisation's running
 statistics) live in ``running``, beside ``params``. Everything else lives here, once:
 
+- prediction: ``logits(X)``, from which ``probabilities(Z)`` (after the temperature) and ``classes(Z)`` follow;
+  ``predict_proba`` and ``predict`` are the two composed. ``loss`` and ``gradients`` are training's, with the
+  dropout mask and batch normalisation's batch statistics a training step uses;
 - one output: sigmoid with binary cross-entropy; K ≥ 2 outputs: softmax with categorical cross-entropy. Both
   give the same output error, dL/dZ = (A − Y) / N (see ``_output_error``);
 - the loss is computed from the logits (softplus / log-sum-exp): no probability is clipped, nothing overflows;
