@@ -8,15 +8,14 @@ import yaml
 
 
 def test_readme_opens_with_the_title_pitch_and_the_two_commands(root):
-    lines = (root / "README.md").read_text().splitlines()
-    first = lines.index("```bash")  # the first code block, right after the title and one paragraph
-    assert lines[0].startswith("# ") and lines[1] == "" and "" not in lines[2 : first - 1] and lines[first - 1] == ""
-    assert lines[first + 3] == "```"
+    title, pitch, block, note, *_ = (root / "README.md").read_text().split("\n\n")
+    assert title.startswith("# ") and "\n" not in title and not pitch.startswith(("#", "```"))
     venv = "python3 -m venv .venv && . .venv/bin/activate && "
-    assert lines[first + 1] == venv + "pip install -r requirements.txt && dvc repro"  # the runtime lock only
-    assert lines[first + 2] == venv + "pip install -r requirements-dev.txt && python -m pytest"  # + test lock
-    assert "SIGN_DIGITS_DATA" in " ".join(lines[first + 4 : first + 10])  # the offline note, next to them
-    assert lines[first + 2] + " 2>&1 | tee" in (root / ".ci" / "run").read_text()  # CI runs it verbatim
+    pipeline = venv + "pip install -r requirements.txt && dvc repro"  # the runtime lock only
+    tests = venv + "pip install -r requirements-dev.txt && python -m pytest"  # + the test lock
+    assert block.splitlines() == ["```bash", pipeline, tests, "```"]
+    assert "SIGN_DIGITS_DATA" in note  # the offline note, next to them
+    assert tests + " 2>&1 | tee" in (root / ".ci" / "run").read_text()  # CI runs it verbatim
 
 
 def test_dvc_makes_no_network_calls_of_its_own(root):
