@@ -14,8 +14,10 @@ dependency of the project).
    memory (the child's own peak, from getrusage).
 
 3. With --tricks (instead of 1 and 2): each speed trick of cnn.py against the plain textbook version of the same
-   step, ``CNN.fit`` of the configuration with the one or the other, alternating, the same training bit for bit;
-   the share of the plain fit's time the trick saves (cnn.py keeps a trick only if it saves more than 10 %).
+   step: ``CNN.fit`` of the configuration with the one or the other, alternating (--repeats pairs of --epochs
+   epochs), the same training bit for bit; then one epoch's training steps and scoring pass with the one and the
+   other alternating call by call (steadier on a loaded machine), against a whole epoch's fit. cnn.py keeps a
+   trick only if it saves more than 10 % of a fit.
 
 Goals (issue 14): ours / PyTorch ≤ 1.5; cross-validated mean ≥ 0.985 and test accuracy ≥ 0.98; train stage
 ≤ 2 minutes on 2 cores and ≤ 250 MiB.
@@ -49,7 +51,7 @@ from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 from signdigits import cnn  # noqa: E402
 from signdigits.cnn import BN_EPSILON, BN_MOMENTUM  # noqa: E402
 from signdigits.layout import pooled_side  # noqa: E402
-from signdigits.network import standardization  # noqa: E402
+from signdigits.network import batches, standardization  # noqa: E402
 from signdigits.training import build_model, training_config  # noqa: E402
 
 CONFIGURATION = "dvc exp run -n ten-digits-cnn-clean "
@@ -272,6 +274,40 @@ def compare_tricks(params, classes, epochs, repeats, threads):
             yield trick, pairs
 
 
+def compare_tricks_by_batch(params, classes, threads):
+    """For each trick, (trick, {with it: (wall, CPU), plain: (wall, CPU)}, fit) as soon as it is measured: seconds
+    of one epoch's training steps (``gradients`` of each batch) and scoring pass (``logits`` of each chunk), the
+    trick and its plain version alternating call by call, so that a load that comes and goes weighs on both alike;
+    ``fit`` is (wall, CPU) of a whole one-epoch fit with every trick, the share's denominator."""
+    X, _, y, _ = real_split(classes=classes)
+    net = build_model(params, X.shape[1], len(classes))
+
+    def clock():
+        return np.array([time.perf_counter(), time.process_time()])
+
+    with threadpool_limits(limits=threads, user_api="blas"):
+        start = clock()
+        net.fit(X, y, training_config(params | {"epochs": 1}))
+        fit = clock() - start
+        order = np.random.default_rng(0).permutation(len(X))
+        calls = [(net.gradients, (X[b], y[b])) for b in batches(order, params["batch_size"])]
+        calls += [(net.logits, (X[i : i + net.CHUNK],)) for i in range(0, len(X), net.CHUNK)]
+        for trick, replacements in TRICKS.items():
+            totals = {"with it": np.zeros(2), "plain": np.zeros(2)}
+            for i, (function, arguments) in enumerate(calls):
+                for name in ("with it", "plain") if i % 2 == 0 else ("plain", "with it"):
+                    saved = {attribute: getattr(cnn, attribute) for attribute in replacements}
+                    if name == "plain":
+                        for attribute, replacement in replacements.items():
+                            setattr(cnn, attribute, replacement)
+                    start = clock()
+                    function(*arguments)
+                    totals[name] += clock() - start
+                    for attribute, original in saved.items():
+                        setattr(cnn, attribute, original)
+            yield trick, totals, fit
+
+
 def pipeline():
     """(crossval.json or None, metrics.json, train stage seconds, peak MiB, whether the rerun wrote the same model
     file bit for bit) from the README line in a copy."""
@@ -318,6 +354,8 @@ def main():
         for trick, pairs in compare_tricks(
             params | {"batch_size": batch_size}, classes, options.epochs, options.repeats, options.threads
         ):
+            if not pairs:  # --repeats 0: only the call-by-call comparison
+                continue
             print(f"  {trick}, seconds with / without it:")
             for measure, index in (("wall", 0), ("CPU", 1)):
                 saved = [1 - with_trick[index] / plain[index] for with_trick, plain in pairs]
@@ -327,6 +365,17 @@ def main():
                     f"(median {np.median(saved):.0%}; kept if > 10 %)",
                     flush=True,
                 )
+        print("each trick and its plain version alternating call by call over one epoch's training steps and scoring:")
+        for trick, totals, fit in compare_tricks_by_batch(
+            params | {"batch_size": batch_size}, classes, options.threads
+        ):
+            (wall, cpu), (plain_wall, plain_cpu) = totals["with it"], totals["plain"]
+            print(
+                f"  {trick}: wall {wall:.1f}/{plain_wall:.1f} s, CPU {cpu:.1f}/{plain_cpu:.1f} s with / without; "
+                f"saves {(plain_wall - wall) / fit[0]:.1%} (wall) and {(plain_cpu - cpu) / fit[1]:.1%} (CPU) of a "
+                f"one-epoch fit ({fit[0]:.1f} s wall, {fit[1]:.1f} s CPU; kept if > 10 %)",
+                flush=True,
+            )
         return
     compared = compare_fit(
         params | {"batch_size": batch_size}, classes, options.epochs, options.repeats, options.threads
