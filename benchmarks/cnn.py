@@ -45,7 +45,6 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 from common import copy_of_project, readme_command, readme_configuration, real_split, run  # noqa: E402
-from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 from signdigits import cnn  # noqa: E402
@@ -212,27 +211,7 @@ def plain_max_pool_backward(dM, route):
     return dZ
 
 
-def im2col_without_one_channel_path(A, k, padded=None, cols=None):
-    """cnn.im2col with its pixels' (one channel) copy path left out: every input through the strided view."""
-    N, H, W, C = A.shape
-    p = k // 2
-    if padded is None:
-        padded = np.zeros((N, H + 2 * p, W + 2 * p, C), A.dtype)
-    padded[:, p : p + H, p : p + W] = A
-    windows = np.empty((N, H, W, k, k, C), A.dtype) if cols is None else cols.reshape(N, H, W, k, k, C)
-    windows[...] = sliding_window_view(padded, (k, k), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3)
-    return windows.reshape(N * H * W, k * k * C)
-
-
-def correlate_without_reused_arrays(A, W, buffers=None):
-    """cnn.correlate with fresh im2col arrays at every call."""
-    return CORRELATE(A, W)
-
-
-CORRELATE = cnn.correlate
 TRICKS = {  # trick → the module functions of cnn.py that the plain version replaces
-    "im2col arrays reused between calls": {"correlate": correlate_without_reused_arrays},
-    "one-channel im2col copy path": {"im2col": im2col_without_one_channel_path},
     "pair-max pooling, in-place backward": {"max_pool": plain_max_pool, "max_pool_backward": plain_max_pool_backward},
 }
 

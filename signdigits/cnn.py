@@ -44,25 +44,15 @@ from signdigits.layout import CHUNK, cnn_layers, pooled_side
 from signdigits.network import GAIN_AFTER, Network, activate, activation_slope
 
 
-def im2col(A, k, padded=None, cols=None):
+def im2col(A, k):
     """Rows of the k × k windows (zero-padded, "same" size) of A (N, H, W, C): shape (N·H·W, k·k·C), each row
-    ordered (window row, window column, channel), so that a row's channels stay side by side in memory.
-
-    ``padded`` (zeros of shape (N, H + 2p, W + 2p, C), p = k // 2) and ``cols`` (N·H·W · k·k·C elements) may be
-    given to be reused: only the middle of ``padded`` is written, so its zero border lasts from call to call."""
+    ordered (window row, window column, channel), so that a row's channels stay side by side in memory: a strided
+    view of the padded input's windows, copied once."""
     N, H, W, C = A.shape
     p = k // 2
-    if padded is None:
-        padded = np.zeros((N, H + 2 * p, W + 2 * p, C), A.dtype)
-    padded[:, p : p + H, p : p + W] = A
-    windows = np.empty((N, H, W, k, k, C), A.dtype) if cols is None else cols.reshape(N, H, W, k, k, C)
-    if C == 1:  # the pixels: k² shifted copies of the images, each copied a whole image row at a time
-        for i in range(k):
-            for j in range(k):
-                windows[:, :, :, i, j] = padded[:, i : i + H, j : j + W]
-    else:  # a strided view (N, H, W, C, k, k) of the windows, copied once
-        windows[...] = sliding_window_view(padded, (k, k), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3)
-    return windows.reshape(N * H * W, k * k * C)
+    padded = np.pad(A, ((0, 0), (p, p), (p, p), (0, 0)))
+    windows = sliding_window_view(padded, (k, k), axis=(1, 2))  # (N, H, W, C, k, k)
+    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(N * H * W, k * k * C)
 
 
 def kernel_matrix(W):
@@ -70,16 +60,10 @@ def kernel_matrix(W):
     return W.transpose(2, 3, 1, 0).reshape(-1, len(W))
 
 
-def correlate(A, W, buffers=None):
-    """A ⋆ W for A (N, H, W, C) and kernels W (F, C, k, k): (N, H, W, F), "same" size, and the im2col rows
-    (written into ``buffers``, a dict of im2col's arrays to reuse, if given)."""
-    N, H, Wd, C = A.shape
-    k = W.shape[-1]
-    if buffers is not None:
-        for name, shape in (("padded", (N, H + k - 1, Wd + k - 1, C)), ("cols", (N * H * Wd, k * k * C))):
-            if name not in buffers or buffers[name].shape != shape or buffers[name].dtype != A.dtype:
-                buffers[name] = np.zeros(shape, A.dtype)
-    cols = im2col(A, k, **(buffers or {}))
+def correlate(A, W):
+    """A ⋆ W for A (N, H, W, C) and kernels W (F, C, k, k): (N, H, W, F), "same" size, and the im2col rows."""
+    N, H, Wd, _ = A.shape
+    cols = im2col(A, W.shape[-1])
     return (cols @ kernel_matrix(W)).reshape(N, H, Wd, len(W)), cols
 
 
@@ -96,7 +80,9 @@ def max_pool(Z):
     A window's maximum is taken as two maxima of pairs: first of the two columns in each row, then of the two
     rows. Each pair remembers which side won, the right (later) one only if it is strictly larger, so a tie
     goes to the first maximum in row-major order (as numpy's argmax would). An odd last row or column is
-    dropped."""
+    dropped. Pairs instead of the textbook argmax over each window's four elements, because it is faster:
+    `benchmarks/cnn.py --tricks` measures the two (the README's CNN: 16 % of a fit); tests/test_cnn.py checks it,
+    and ``max_pool_backward``, against pooling by loops."""
     N, H, W, C = Z.shape
     H2, W2 = H // 2, W // 2
     pairs = Z[:, : 2 * H2, : 2 * W2].reshape(N, 2 * H2, W2, 2, C)  # column pairs, row by row
@@ -188,7 +174,6 @@ class CNN(Network):
         for layer in (self.dense, self.output):
             self.params[layer.W] = self.normal((layer.inputs, layer.outputs), layer.inputs, gain)
             self.params[layer.b] = np.zeros(layer.outputs, self.dtype)
-        self._buffers = {}  # arrays reused from batch to batch (see im2col): fresh ones cost page faults each time
 
     def _normalized(self, block, M, training):
         """(M̂, s) of the block's batch normalisation: M̂ = (M − μ) / s, s = √(σ² + ε), with the batch's statistics
@@ -209,15 +194,14 @@ class CNN(Network):
         return (M - mean) / scale, scale
 
     def _forward(self, X0, keep=None, training=False):
-        """The cache holds arrays that the next call reuses: it is valid until then (``gradients`` uses it at once).
-        ``keep`` is the dense layer's dropout mask (None: no dropout); ``training``: batch normalisation uses the
-        batch's statistics (and updates the running ones), which ``_backward`` assumes."""
+        """The cache for backpropagation and the logits Zo. ``keep`` is the dense layer's dropout mask (None: no
+        dropout); ``training``: batch normalisation uses the batch's statistics (and updates the running ones),
+        which ``_backward`` assumes."""
         p, g = self.params, self.activation
         A = X0.reshape(len(X0), self.side, self.side, 1)
         caches = []
         for block in self.blocks:
-            buffers = self._buffers.setdefault(("forward", block.W), {})
-            Z, cols = correlate(A, p[block.W], buffers)  # the bias: after pooling
+            Z, cols = correlate(A, p[block.W])  # the bias: after pooling
             M, route = max_pool(Z)
             if block.norm:
                 Mhat, scale = self._normalized(block, M, training)
@@ -262,7 +246,7 @@ class CNN(Network):
             dW_mat = cols.T @ dZ.reshape(-1, len(W))  # Z = cols W_mat
             grads[block.W] = dW_mat.reshape(k, k, -1, len(W)).transpose(3, 2, 0, 1)
             if block is not self.blocks[0]:  # the pixels need no gradient
-                dA = correlate(dZ, flipped(W), self._buffers.setdefault(("backward", block.W), {}))[0]
+                dA = correlate(dZ, flipped(W))[0]
         return grads
 
     def _last_hidden(self, cache):
