@@ -326,10 +326,11 @@ def main():
         f"{params['dropout']}; {os.cpu_count()} cores; BLAS: {blas_kernel()}"
     )
     if options.tricks:
-        print(
-            f"CNN.fit, {options.epochs} epochs, batch {batch_size}, {options.threads} threads; each speed trick of "
-            "cnn.py against its plain version, alternating:"
-        )
+        if options.repeats:
+            print(
+                f"CNN.fit, {options.epochs} epochs, batch {batch_size}, {options.threads} threads; each speed trick "
+                "of cnn.py against its plain version, alternating:"
+            )
         for trick, pairs in compare_tricks(
             params | {"batch_size": batch_size}, classes, options.epochs, options.repeats, options.threads
         ):
