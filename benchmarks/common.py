@@ -55,15 +55,20 @@ def timed(function, repeats=3):
     return result, sorted(times)[len(times) // 2]
 
 
-def run(project, *command):
-    env = dict(
+def environment(project) -> dict:
+    """The environment a command in the copy ``project`` runs in: this Python's venv first on PATH, the copy's
+    own signdigits, and the dataset."""
+    return dict(
         os.environ,
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         PYTHONPATH=str(project),
         SIGN_DIGITS_DATA=dataset_path(),
     )
+
+
+def run(project, *command):
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=project, env=environment(project), capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
     return time.perf_counter() - start
