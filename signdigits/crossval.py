@@ -48,27 +48,33 @@ def cross_validate(params, X, y, folds, n_classes, on_epoch=None):
     held_out = [folds == fold for fold in range(k)]
     nets = [build_model(params, X.shape[1], n_classes) for _ in range(k)]
     runs = [net.training(X[~rows], y[~rows], config, X[rows], y[rows]) for net, rows in zip(nets, held_out)]
-    history = []
-    with threadpool_limits(limits=nets[0].BLAS_THREADS, user_api="blas"), progress(config.epochs, f"{k} folds") as bar:
-        for last in zip(*runs):  # one epoch of each fold; after the loop, ``last`` holds each fold's final row
-            row = mean_row(last)
-            history.append(row)
-            show_epoch(bar, row)
-            if on_epoch is not None:
-                on_epoch(row)
-    per_fold = []
+    history, per_fold = [], []
     predicted, probability = np.zeros(len(y), dtype=np.int64), np.zeros(len(y))
     logits = np.zeros((len(y), nets[0].n_outputs))
-    for fold, (net, rows, final) in enumerate(zip(nets, held_out, last)):
-        scores = {"loss": final["val_loss"], "accuracy": final["val_accuracy"]}
-        per_fold.append({"fold": fold, "rows": int(rows.sum())} | scores)
-        predicted[rows], proba = net.predict_with_proba(X[rows])
-        logits[rows] = net.logits(X[rows])
-        # the probability of the predicted class: the larger of P(class 1) and 1 − P(class 1), or the largest
-        probability[rows] = np.maximum(proba, 1 - proba) if proba.ndim == 1 else proba.max(axis=1)
+    with blas_threads(nets):
+        with progress(config.epochs, f"{k} folds") as bar:
+            for last in zip(*runs):  # one epoch of each fold; after the loop, ``last`` holds each fold's final row
+                row = mean_row(last)
+                history.append(row)
+                show_epoch(bar, row)
+                if on_epoch is not None:
+                    on_epoch(row)
+        for fold, (net, rows, final) in enumerate(zip(nets, held_out, last)):
+            scores = {"loss": final["val_loss"], "accuracy": final["val_accuracy"]}
+            per_fold.append({"fold": fold, "rows": int(rows.sum())} | scores)
+            predicted[rows], proba = net.predict_with_proba(X[rows])
+            logits[rows] = net.logits(X[rows])
+            # the probability of the predicted class: the larger of P(class 1) and 1 − P(class 1), or the largest
+            probability[rows] = np.maximum(proba, 1 - proba) if proba.ndim == 1 else proba.max(axis=1)
     out_of_fold = {"row": np.arange(len(y)), "fold": folds, "true": y, "predicted": predicted}
     out_of_fold |= {"probability": probability, "logits": logits}
     return history, per_fold, out_of_fold, nets
+
+
+def blas_threads(nets):
+    """The folds' networks train and predict on their class's BLAS_THREADS (the MLP's small products: one thread;
+    on a busy machine a second one makes its predictions tens of times slower, not faster)."""
+    return threadpool_limits(limits=nets[0].BLAS_THREADS, user_api="blas")
 
 
 def out_of_fold_predictor(nets, folds):
@@ -88,7 +94,8 @@ def out_of_fold_predictor(nets, folds):
 def robustness_table(nets, X, y, folds) -> dict[str, list[float]]:
     """robustness.accuracy_table of the out-of-fold predictions: each validation fold perturbed and predicted by
     the network that did not train on it."""
-    return robustness.accuracy_table(out_of_fold_predictor(nets, folds), X, y)
+    with blas_threads(nets):
+        return robustness.accuracy_table(out_of_fold_predictor(nets, folds), X, y)
 
 
 def robustness_csv(robust: dict, out_of_fold: dict) -> str:
@@ -120,13 +127,14 @@ def calibrate(nets, X, y, folds, out_of_fold, refusal: dict, non_hands) -> dict:
     k = len(nets)
     held_out = [folds == fold for fold in range(k)]
     scores_in, scores_out = {}, {}
-    for score in REFUSAL_SCORES:
-        scores_in[score], scores_out[score] = np.zeros(len(y)), []
-        for net, rows in zip(nets, held_out):
-            stats = fit_stats(net, X[~rows], y[~rows], score)
-            scores_in[score][rows] = ood_score(net, X[rows], score, stats, T, Z[rows])
-            scores_out[score].append(ood_score(net, non_hands, score, stats, T))
-        scores_out[score] = np.concatenate(scores_out[score])
+    with blas_threads(nets):
+        for score in REFUSAL_SCORES:
+            scores_in[score], scores_out[score] = np.zeros(len(y)), []
+            for net, rows in zip(nets, held_out):
+                stats = fit_stats(net, X[~rows], y[~rows], score)
+                scores_in[score][rows] = ood_score(net, X[rows], score, stats, T, Z[rows])
+                scores_out[score].append(ood_score(net, non_hands, score, stats, T))
+            scores_out[score] = np.concatenate(scores_out[score])
     report["non_hand_auroc"] = {
         score: round(calibration.ood_auroc(scores_in[score], scores_out[score]), 4) for score in REFUSAL_SCORES
     }
