@@ -134,8 +134,8 @@ def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predicti
 
 
 def figures(history: dict, calibrated: dict, X_test, y_test, meta: dict, predictions: Predictions, robust) -> dict:
-    """The PNG figures, as {relative path: bytes}. Those that show dataset photos (prediction examples, one photo
-    under the perturbation suite) go beside reports/figures/, not in it: they are not committed."""
+    """The PNG figures, as {relative path: bytes}. The one that shows dataset photos (prediction examples) goes
+    beside reports/figures/, not in it: it is not committed."""
     from signdigits import figures as draw
 
     classes, p = meta["classes"], predictions
@@ -153,7 +153,6 @@ def figures(history: dict, calibrated: dict, X_test, y_test, meta: dict, predict
             else draw.notice("cross-validation is off (split.folds ≤ 1): nothing to calibrate on, temperature 1")
         ),
         "reports/prediction_examples.png": draw.prediction_examples(X_test, y_test, p.y_pred, p.confidence, classes),
-        "reports/perturbations.png": draw.perturbations_grid(X_test[0], meta["image_size"]),
     }
     return {path: draw.png(figure) for path, figure in drawn.items()}
 

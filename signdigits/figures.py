@@ -193,15 +193,16 @@ def perturbations_grid(image, side: int, seed: int = 0):
     each, in the order of perturbations.FAMILIES) at severities 1–5 (columns), the photo as it is in the first
     column; each picture is captioned with its family's parameter (perturbations.SEVERITIES), all drawn with the
     same ``seed``."""
-    from signdigits.perturbations import FAMILIES, SEVERITIES, perturb
+    from signdigits.perturbations import FAMILIES, SEVERITIES, suite
 
     row = np.asarray(image, dtype=np.float32).reshape(1, side * side)
     severities = (1, 2, 3, 4, 5)
+    changed = {(family, severity): picture for family, severity, picture in suite(row, severities, seed)}
     figure, axes = plt.subplots(
         len(FAMILIES), 1 + len(severities), figsize=(8.2, 1.45 * len(FAMILIES) + 0.8), layout="constrained"
     )
     for family, axes_row in zip(FAMILIES, axes):
-        pictures = [row] + [perturb(row, family, severity, seed) for severity in severities]
+        pictures = [row] + [changed[family, severity] for severity in severities]
         captions = ["original"] + [_parameter_caption(family, SEVERITIES[family][s - 1]) for s in severities]
         for axis, picture, caption in zip(axes_row, pictures, captions):
             axis.imshow(picture.reshape(side, side), cmap="gray", vmin=0, vmax=1, interpolation="nearest")

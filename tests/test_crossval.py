@@ -178,7 +178,6 @@ def test_only_evaluate_depends_on_the_test_split(tmp_path, copy_project, write_s
         "reports/predictions.csv",
         "reports/roc.csv",
         "reports/prediction_examples.png",
-        "reports/perturbations.png",
         "reports/robustness.csv",
         "reports/refusal.json",
     }

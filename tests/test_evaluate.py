@@ -161,7 +161,7 @@ def evaluated_tiny_project(tmp_path, copy_project, write_split):
 
 def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project, run_stage):
     project = evaluated_tiny_project
-    for stage in ("crossval", "train", "evaluate"):
+    for stage in ("perturbations", "crossval", "train", "evaluate"):
         result = run_stage(project, stage)
         assert result.returncode == 0, result.stderr
     metrics = json.loads((project / "reports/metrics.json").read_text())

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 
 DATA_STAGES = ["source", "ingest", "filter", "normalize", "split"]
-ALL_STAGES = DATA_STAGES + ["crossval", "audit", "train", "evaluate"]
+ALL_STAGES = DATA_STAGES + ["perturbations", "crossval", "audit", "train", "evaluate"]
 
 
 def test_full_repro_builds_every_artifact(built_project, stages_run):
@@ -78,7 +78,7 @@ def test_second_repro_runs_nothing(built_copy, real_data, dvc, stages_run):
 def test_editing_test_size_reruns_split_and_after_only(built_copy, real_data, dvc, stages_run, set_params):
     set_params(built_copy, split={"test_size": 0.25})
     result = dvc(built_copy, "repro", SIGN_DIGITS_DATA=real_data)
-    assert stages_run(result.stdout) == ["source", "split", "crossval", "audit", "train", "evaluate"]
+    assert stages_run(result.stdout) == ["source", "split", "perturbations", "crossval", "audit", "train", "evaluate"]
     assert len(np.load(built_copy / "data/split/y_test.npy")) == 103
 
 

@@ -281,7 +281,7 @@ def test_excluding_one_photo_reruns_filter_and_after_and_diffs_exactly_that(tiny
     params = project / "params.yaml"
     params.write_text(params.read_text().replace("  exclude: []\n", f"  exclude:\n  - {path}\n"))
     ran = stages_run(dvc(project, "repro", SIGN_DIGITS_DATA=tree).stdout)
-    assert ran == ["source", "filter", "normalize", "split", "crossval", "audit", "train", "evaluate"]
+    assert ran == ["source", "filter", "normalize", "split", "perturbations", "crossval", "audit", "train", "evaluate"]
     diff = json.loads(dvc(project, "params", "diff", "--json").stdout)
     assert diff == {"params.yaml": {"filter.exclude": {"old": "[]", "new": str([path])}}}  # DVC shows lists as text
     metrics = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
