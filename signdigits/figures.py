@@ -13,9 +13,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
-
-from signdigits.metrics import macro_average_roc, roc_auc, roc_curves  # noqa: E402
 
 DPI = 110
 
@@ -58,6 +55,8 @@ def loss_curve(history: dict):
 
 def confusion_matrix(y_true, y_pred, classes: list[str]):
     """Counts of test photos by true digit (rows) and predicted digit (columns); the colour scale starts at 0."""
+    from sklearn.metrics import ConfusionMatrixDisplay  # imported where used: stage perturbations needs no sklearn
+
     size = max(4.5, 0.55 * len(classes) + 2.5)
     figure, axis = plt.subplots(figsize=(size + 0.8, size), layout="constrained")
     ConfusionMatrixDisplay.from_predictions(
@@ -77,6 +76,8 @@ def roc_curve(y_true, proba, classes: list[str]):
     """The ROC curve of the test split. Two classes: that of the second class (P(class 1) is the score). More:
     each digit against the rest (thin), and their macro average (bold), whose area is metrics.json's
     test_roc_auc."""
+    from signdigits.metrics import macro_average_roc, roc_auc, roc_curves  # imported where used, as sklearn above
+
     figure, axis = plt.subplots(figsize=(5.5, 5.5), layout="constrained")
     curves = roc_curves(y_true, proba)
     auc = roc_auc(y_true, proba)
