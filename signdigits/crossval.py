@@ -18,7 +18,6 @@ import csv
 import io
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from signdigits import calibration, robustness
 from signdigits.choices import REFUSAL_SCORES
@@ -51,7 +50,7 @@ def cross_validate(params, X, y, folds, n_classes, on_epoch=None):
     history, per_fold = [], []
     predicted, probability = np.zeros(len(y), dtype=np.int64), np.zeros(len(y))
     logits = np.zeros((len(y), nets[0].n_outputs))
-    with blas_threads(nets):
+    with nets[0].blas_threads():
         with progress(config.epochs, f"{k} folds") as bar:
             for last in zip(*runs):  # one epoch of each fold; after the loop, ``last`` holds each fold's final row
                 row = mean_row(last)
@@ -71,12 +70,6 @@ def cross_validate(params, X, y, folds, n_classes, on_epoch=None):
     return history, per_fold, out_of_fold, nets
 
 
-def blas_threads(nets):
-    """The folds' networks train and predict on their class's BLAS_THREADS (the MLP's small products: one thread;
-    on a busy machine a second one makes its predictions tens of times slower, not faster)."""
-    return threadpool_limits(limits=nets[0].BLAS_THREADS, user_api="blas")
-
-
 def out_of_fold_predictor(nets, folds):
     """A function of rows X (as many as the training rows, in their order, altered in any way) → the class each
     row's own fold network predicts: out-of-fold predictions of altered photos."""
@@ -94,7 +87,7 @@ def out_of_fold_predictor(nets, folds):
 def robustness_table(nets, X, y, folds) -> dict[str, list[float]]:
     """robustness.accuracy_table of the out-of-fold predictions: each validation fold perturbed and predicted by
     the network that did not train on it."""
-    with blas_threads(nets):
+    with nets[0].blas_threads():
         return robustness.accuracy_table(out_of_fold_predictor(nets, folds), X, y)
 
 
@@ -127,7 +120,7 @@ def calibrate(nets, X, y, folds, out_of_fold, refusal: dict, non_hands) -> dict:
     k = len(nets)
     held_out = [folds == fold for fold in range(k)]
     scores_in, scores_out = {}, {}
-    with blas_threads(nets):
+    with nets[0].blas_threads():
         for score in REFUSAL_SCORES:
             scores_in[score], scores_out[score] = np.zeros(len(y)), []
             for net, rows in zip(nets, held_out):

@@ -57,9 +57,11 @@ class Predictions:
 
 
 def predict_split(net, split: dict) -> Predictions:
-    y_pred, proba = net.predict_with_proba(split["X_test"])
-    Z = net.logits(split["X_test"])
-    return Predictions(y_pred, proba, confidence_of_prediction(proba, y_pred), Z, refused(net, split["X_test"], Z))
+    with net.blas_threads():
+        y_pred, proba = net.predict_with_proba(split["X_test"])
+        Z = net.logits(split["X_test"])
+        is_refused = refused(net, split["X_test"], Z)
+    return Predictions(y_pred, proba, confidence_of_prediction(proba, y_pred), Z, is_refused)
 
 
 def other_digits(raw_images, raw_labels, classes: list[str], pixel_scale: float):
@@ -81,15 +83,16 @@ def refusal_report(net, X_test, y_test, predictions: Predictions, X_others) -> d
         others["other_digits"] = X_others
     report = {"score": None, "threshold": None, "refused": {}, "auroc": {}}
     report["refused"]["test"] = round(float(np.mean(predictions.refused)), DECIMALS)
-    if net.refusal is not None:
-        report |= {"score": net.refusal["score"], "threshold": net.refusal["threshold"]}
-        scores_in = ood_score(net, X_test, report["score"], net.ood_stats, net.temperature, predictions.logits)
-    for name, X in others.items():
-        scores_out = None
+    with net.blas_threads():
         if net.refusal is not None:
-            scores_out = ood_score(net, X, report["score"], net.ood_stats, net.temperature)
-            report["auroc"][name] = round(calibration.ood_auroc(scores_in, scores_out), DECIMALS)
-        report["refused"][name] = round(float(np.mean(refused(net, X, scores=scores_out))), DECIMALS)
+            report |= {"score": net.refusal["score"], "threshold": net.refusal["threshold"]}
+            scores_in = ood_score(net, X_test, report["score"], net.ood_stats, net.temperature, predictions.logits)
+        for name, X in others.items():
+            scores_out = None
+            if net.refusal is not None:
+                scores_out = ood_score(net, X, report["score"], net.ood_stats, net.temperature)
+                report["auroc"][name] = round(calibration.ood_auroc(scores_in, scores_out), DECIMALS)
+            report["refused"][name] = round(float(np.mean(refused(net, X, scores=scores_out))), DECIMALS)
     answered = ~predictions.refused
     report["accuracy_answered"] = round(float(np.mean(predictions.y_pred[answered] == y_test[answered])), DECIMALS)
     return report
@@ -97,7 +100,8 @@ def refusal_report(net, X_test, y_test, predictions: Predictions, X_others) -> d
 
 def robustness_on_test(net, split: dict) -> dict:
     """robustness.accuracy_table of the model on the test split."""
-    return robustness.accuracy_table(net.predict, split["X_test"], split["y_test"])
+    with net.blas_threads():
+        return robustness.accuracy_table(net.predict, split["X_test"], split["y_test"])
 
 
 def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predictions, robust: dict, X_others) -> dict:

@@ -146,7 +146,7 @@ def batches(order, batch_size):
 class Network:
     FORMAT = None  # the model file's format tag, one per subclass
     WEIGHTS = ()  # names of the params that weight decay applies to
-    BLAS_THREADS = None  # BLAS threads while fitting (None: all)
+    BLAS_THREADS = None  # BLAS threads while fitting and in ``blas_threads`` (None: all)
     CHUNK = 512  # rows per forward pass when predicting or evaluating: bounds the activations' memory
 
     def __init__(self, n_inputs, n_outputs, seed, dtype, standardize, photo_norm=False):
@@ -323,12 +323,18 @@ class Network:
         """
         config = TrainingConfig(**options) if config is None else config
         history = []
-        with threadpool_limits(limits=self.BLAS_THREADS, user_api="blas"):
+        with self.blas_threads():
             for row in self.training(X, y, config, X_val, y_val):
                 history.append(row)
                 if on_epoch is not None:
                     on_epoch(row)
         return history
+
+    def blas_threads(self):
+        """A context in which BLAS runs on BLAS_THREADS threads, as in ``fit``: where a stage predicts many small
+        batches (each validation fold or test split under the perturbation suite), a second thread for the MLP's
+        products makes them slower, by tens of times on a busy machine."""
+        return threadpool_limits(limits=self.BLAS_THREADS, user_api="blas")
 
     def training(self, X, y, config: TrainingConfig, X_val=None, y_val=None):
         """``fit`` one epoch at a time: a generator that trains an epoch and yields its history row. It leaves

@@ -5,8 +5,6 @@ test photos, synthetic non-hands, and the digits the model was not trained on, f
 
 import sys
 
-from threadpoolctl import threadpool_limits
-
 from signdigits.errors import exit_code
 from signdigits.evaluation import (
     check_model_matches,
@@ -32,11 +30,10 @@ def main():
     calibrated = load_json("reports/calibration.json")
     raw = load_array("data/raw/images.npy"), load_array("data/raw/labels.npy")
     X_others = other_digits(*raw, meta["classes"], meta["pixel_scale"])
-    with threadpool_limits(limits=net.BLAS_THREADS, user_api="blas"):  # as it trained (the MLP: one thread)
-        predictions = predict_split(net, split)
-        baseline = logistic_regression_baseline(split, predictions.y_pred)
-        robust = robustness_on_test(net, split)
-        outputs = evaluate(net, split, meta, baseline, predictions, robust, X_others)
+    predictions = predict_split(net, split)
+    baseline = logistic_regression_baseline(split, predictions.y_pred)
+    robust = robustness_on_test(net, split)
+    outputs = evaluate(net, split, meta, baseline, predictions, robust, X_others)
     outputs |= figures(history, calibrated, split["X_test"], split["y_test"], meta, predictions, robust)
     write_outputs(outputs)
 
