@@ -1,9 +1,9 @@
 """Stage crossval: the configured network (the ``train`` params) cross-validated on the training rows' folds →
 reports/crossval.json (the headline metrics), reports/crossval_details.json (the other figures),
-reports/crossval_folds.csv (per fold), reports/crossval_predictions.csv (out-of-fold predictions, each photo named by its source, with every class's calibrated probability),
-reports/crossval_robustness.csv (accuracy under the perturbation suite),
-reports/calibration.json (temperature and refusal threshold, for stage train) and the per-epoch history in
-reports/history/ (DVCLive). Never reads the test split."""
+reports/crossval_folds.csv (per fold), reports/crossval_predictions.csv (out-of-fold predictions, each photo named
+by its source, with every class's calibrated probability), reports/crossval_robustness.csv (accuracy under the
+perturbation suite), reports/calibration.json (temperature and refusal threshold, for stage train) and the
+per-epoch history in reports/history/ (DVCLive). Never reads the test split."""
 
 import sys
 

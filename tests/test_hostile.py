@@ -733,10 +733,12 @@ def test_diverging_training_keeps_the_previous_model(tiny_copy, tiny_tree, dvc, 
 
 
 def test_small_floats_through_dvc_exp_run(tiny_copy, tiny_tree, dvc):
-    """`dvc exp run -S train.weight_decay=1e-5` writes `1e-05`, which YAML 1.1 reads as a string: accepted."""
+    """`dvc exp run -S train.weight_decay=1e-5`: DVC's Hydra composition writes `1.0e-05` (a float in YAML 1.1 too;
+    a hand-written `1e-05`, which YAML 1.1 reads as a string, is accepted as well: test_params.py)."""
     small = ("-S", "train.weight_decay=1e-5", "-S", "train.lr_decay=1E-3")
     dvc(tiny_copy, "exp", "run", *small, SIGN_DIGITS_DATA=tiny_tree)
-    assert "weight_decay: 1e-05" in (tiny_copy / "params.yaml").read_text()
+    written = (tiny_copy / "params.yaml").read_text()
+    assert "weight_decay: 1.0e-05" in written and "lr_decay: 0.001" in written
     from signdigits.modelfile import load_model
 
     train = load_model(tiny_copy / "models" / "model.npz").metadata["train"]
