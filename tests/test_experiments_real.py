@@ -1,6 +1,7 @@
 """Past the seed, on the real data: the ten-digit configuration and the grid search exactly as the README
 gives them, and sharing the artifacts through a DVC remote."""
 
+import csv
 import json
 import shlex
 import subprocess
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -28,9 +30,17 @@ def experiments(dvc, project):
 
 def test_ten_digit_configuration(built_copy, real_data, dvc, stages_run, exported_parity):
     (command,) = readme_commands("dvc exp run -n ten-digits ")
+    assert command == ["exp", "run", "-n", "ten-digits", "-S", "+config=ten-digits"]  # a named configuration
+    baseline = yaml.safe_load((built_copy / "params.yaml").read_text())
     # cross-validation off: its five extra trainings check nothing here (the test split is the same either way)
     result = dvc(built_copy, *command, "-S", "split.folds=0", SIGN_DIGITS_DATA=real_data)
     assert "filter" in stages_run(result.stdout)
+    # params.yaml holds the effective values, and the table names every one the configuration changed
+    params = yaml.safe_load((built_copy / "params.yaml").read_text())
+    changed = {f"{s}.{k}" for s in params for k in params[s] if params[s][k] != baseline[s][k]}
+    assert {"filter.classes", "train.hidden_units", "train.photo_norm", "split.folds"} <= changed
+    header = next(csv.reader(dvc(built_copy, "exp", "show", "--only-changed", "--csv").stdout.splitlines()))
+    assert changed <= set(header), (changed, header)
     metrics = json.loads((built_copy / "reports/metrics.json").read_text())
     details = json.loads((built_copy / "reports/test_details.json").read_text())
     report = (built_copy / "reports/classification_report.txt").read_text()
@@ -64,7 +74,7 @@ def test_grid_search_with_the_queue(built_copy, real_data, dvc):
         for r in runs
     }
     assert len(grid) == 4
-    (show,) = readme_commands("dvc exp show --only-changed --sort-by")
+    (show,) = readme_commands("dvc exp show --only-changed --drop 'Created|")
     table = dvc(built_copy, *show, "--csv").stdout
     assert "cv_loss" in table and "cv_acc" in table  # the ranking's columns
     cv_losses = [r["data"]["metrics"]["reports/crossval.json"]["data"]["cv_loss"] for r in runs]

@@ -26,7 +26,7 @@ def test_edit_rerun_and_diff(built_copy, real_data, dvc, stages_run, set_params,
     # the declared metrics are the headline figures, each listed once (DVCLive's summary is not declared)
     diff = json.loads(dvc(project, "metrics", "diff", "--all", "--json").stdout)
     assert {path: set(figures) for path, figures in diff.items()} == {
-        "reports/crossval.json": {"cv_acc", "cv_loss"},
+        "reports/crossval.json": {"cv_acc", "cv_loss", "cv_robust"},
         "reports/metrics.json": {"test_acc"},
     }
     loss = diff["reports/crossval.json"]["cv_loss"]
@@ -35,7 +35,7 @@ def test_edit_rerun_and_diff(built_copy, real_data, dvc, stages_run, set_params,
     text = dvc(project, "metrics", "diff", "--all").stdout
     assert "HEAD" in text and "workspace" in text
     names = [line.split()[1] for line in text.splitlines()[1:] if line.strip()]
-    assert sorted(names) == ["cv_acc", "cv_loss", "test_acc"]
+    assert sorted(names) == ["cv_acc", "cv_loss", "cv_robust", "test_acc"]
 
     out = project / "plots_diff"
     dvc(project, "plots", "diff", "-o", str(out))
@@ -140,23 +140,25 @@ def flat(tree: dict, prefix: str = "") -> dict:
     return items
 
 
-HEADLINE = {"reports/crossval.json": ("cv_acc", "cv_loss"), "reports/metrics.json": ("test_acc",)}
+HEADLINE = {"reports/crossval.json": ("cv_acc", "cv_loss", "cv_robust"), "reports/metrics.json": ("test_acc",)}
+TABLE = "dvc exp show --only-changed --drop Created"  # the workflow's table
 
 
 def test_the_experiment_table_fits_120_columns(built_copy, real_data, dvc, git):
     """Two experiments as the README runs them (auto-named, one parameter each, the other reset), then the README's
-    table, `dvc exp show --only-changed`, rendered at COLUMNS=120: within 120 columns, a row per experiment with its
-    name, a column for every parameter that differs between the rows (and none for the others) and one for each
-    headline metric (dropped only where every row has the same value: what --only-changed means), each with the
-    row's value; the params and metrics columns are not cut to `…`."""
+    table, `dvc exp show --only-changed --drop Created`, rendered at COLUMNS=120: within 120 columns, a row per
+    experiment with its name, a column for every parameter that differs between the rows (and none for the others)
+    and one for each headline metric (dropped only where every row has the same value: what --only-changed means),
+    each with the row's value; the params and metrics columns are not cut to `…`."""
     project = built_copy
     changes = ("train.hidden_units=4", "train.learning_rate=0.05")
     for change in changes:
         dvc(project, "exp", "run", "-S", change, SIGN_DIGITS_DATA=real_data)
         git(project, "checkout", "--", "params.yaml")
     commands = [line.split("  #")[0].strip() for line in README.read_text().splitlines()]
-    assert "dvc exp show --only-changed" in commands  # the workflow's table, run here as it is
-    table = dvc(project, "exp", "show", "--only-changed", "--no-pager", COLUMNS=120).stdout
+    assert TABLE in commands  # run here as the README gives it; without a terminal DVC writes the whole table for its
+    # pager (`less -S` then cuts it at the screen's edge): --no-pager renders it as 120 columns show it
+    table = dvc(project, *TABLE.split()[1:], "--no-pager", COLUMNS=120).stdout
     print(table)
     lines = table.splitlines()
     assert lines and max(map(len, lines)) <= 120, table
@@ -189,5 +191,5 @@ def test_the_experiment_table_fits_120_columns(built_copy, real_data, dvc, git):
         assert all(str(params[name][key]) in cells for key in differing), (name, line)
         assert all(f"{metrics[name][key]:.5g}" in cells for key in shown), (name, line)
     columns = [column for column in header if column != "…"]
-    assert columns[: 2 + len(shown)] == ["Experiment", "Created", *shown], table
-    assert set(columns[2 + len(shown) : 2 + len(shown) + len(differing)]) == differing, table
+    assert columns[: 1 + len(shown)] == ["Experiment", *shown], table
+    assert set(columns[1 + len(shown) : 1 + len(shown) + len(differing)]) == differing, table
