@@ -90,7 +90,9 @@ SEVERITIES = {
 IDENTITY = {family: 0.0 for family in FAMILIES} | {"contrast": 1.0, "gamma": 1.0}
 
 REFERENCE_SIDE = 28  # the side at which SEVERITIES' pixel sizes (blur) are given
-SQUARE_3X3 = np.ones((3, 3), dtype=bool)  # the structuring element of background_mask's closing and opening
+# background_mask works on a stack of images (N, side, side): its structuring elements span one image, never two
+SQUARE_3X3 = np.ones((1, 3, 3), dtype=bool)  # the closing and the opening
+IN_PLANE_CROSS = np.pad(ndimage.generate_binary_structure(2, 1)[None], ((1, 1), (0, 0), (0, 0)))  # 4-neighbours
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -122,42 +124,57 @@ def _signs(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.where(rng.random(n) < 0.5, 1.0, -1.0)
 
 
-def otsu_threshold(image: np.ndarray, bins: int = 256) -> float:
-    """Otsu's threshold of the values of ``image``: the t of a histogram of ``bins`` bins over the values' range that
-    maximises the between-class variance w₀ w₁ (μ₀ − μ₁)² of the values ≤ t and > t. A flat image (one value) gives
-    that value."""
-    values = np.asarray(image, dtype=np.float64).ravel()
-    low, high = values.min(), values.max()
-    if high - low < 1e-9:
-        return float(low)
-    counts, edges = np.histogram(values, bins=bins, range=(low, high))
-    centres = (edges[:-1] + edges[1:]) / 2
-    weight_low = np.cumsum(counts)  # values in the bins up to and including k
-    weight_high = weight_low[-1] - weight_low
-    sum_low = np.cumsum(counts * centres)
+def otsu_thresholds(V: np.ndarray, bins: int = 256) -> np.ndarray:
+    """Otsu's threshold of each row of ``V``: the t of a histogram of ``bins`` bins over the row's range (bins as
+    np.histogram makes them) that maximises the between-class variance w₀ w₁ (μ₀ − μ₁)² of the values ≤ t and
+    > t. A flat row (one value) gives that value."""
+    V = np.asarray(V, dtype=np.float64)
+    n, rows = len(V), np.arange(len(V))
+    low, high = V.min(axis=1), V.max(axis=1)
+    flat = high - low < 1e-9
+    span = np.where(flat, 1.0, high - low)
+    edges = low[:, None] + np.arange(bins + 1) * (span / bins)[:, None]  # as np.linspace(low, high, bins + 1)
+    edges[:, -1] = np.where(flat, edges[:, -1], high)
+    # each value's bin: the last edge at or below it (the top bin holds the maximum), as np.histogram counts
+    index = np.minimum(((V - low[:, None]) / span[:, None] * bins).astype(np.intp), bins - 1)
+    index -= V < np.take_along_axis(edges, index, axis=1)
+    index += (V >= np.take_along_axis(edges, index + 1, axis=1)) & (index < bins - 1)
+    counts = np.bincount((index + bins * rows[:, None]).ravel(), minlength=n * bins).reshape(n, bins)
+    centres = (edges[:, :-1] + edges[:, 1:]) / 2
+    weight_low = np.cumsum(counts, axis=1)  # values in the bins up to and including k
+    weight_high = weight_low[:, -1:] - weight_low
+    sum_low = np.cumsum(counts * centres, axis=1)
     mean_low = sum_low / np.maximum(weight_low, 1)
-    mean_high = (sum_low[-1] - sum_low) / np.maximum(weight_high, 1)
+    mean_high = (sum_low[:, -1:] - sum_low) / np.maximum(weight_high, 1)
     between = weight_low * weight_high * (mean_low - mean_high) ** 2
-    return float(edges[1:][np.argmax(between)])
+    return np.where(flat, low, edges[rows, 1 + np.argmax(between, axis=1)])
 
 
 def _border_connected(bright: np.ndarray) -> np.ndarray:
-    """The pixels of the boolean image ``bright`` that are connected (4-neighbours) to the image's border."""
-    labels, _ = ndimage.label(bright)
-    border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    touching = np.unique(border[border > 0])
-    return np.isin(labels, touching)
+    """The pixels of each boolean image of the stack ``bright`` (N, side, side) that are connected (4-neighbours,
+    within the image) to the image's border."""
+    labels, count = ndimage.label(bright, structure=IN_PLANE_CROSS)
+    touching = np.zeros(count + 1, dtype=bool)
+    touching[labels[:, [0, -1], :]] = True
+    touching[labels[:, :, [0, -1]]] = True
+    touching[0] = False  # the dark pixels
+    return touching[labels]
 
 
-def _lighting_surface(image: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """The least-squares quadratic surface a + b r + c q + d r² + e r q + f q² (r, q the row and column, scaled to
-    [−1, 1]) through the pixels ``where`` of ``image``: the background's lighting, brighter in the middle of the
-    dataset's photos than in their corners (vignetting)."""
-    side = len(image)
+def _lighting_surfaces(images: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """For each image of the stack (N, side, side), the least-squares quadratic surface a + b r + c q + d r² +
+    e r q + f q² (r, q the row and column, scaled to [−1, 1]) through its pixels ``where``: the background's
+    lighting, brighter in the middle of the dataset's photos than in their corners (vignetting). Solved by the
+    normal equations (TᵀW T) c = TᵀW x, W the 0/1 weights of ``where``, with a pseudo-inverse for the rare image
+    whose pixels do not pin all six coefficients."""
+    n, side, _ = images.shape
     r, q = np.meshgrid(np.linspace(-1, 1, side), np.linspace(-1, 1, side), indexing="ij")
-    terms = np.stack([np.ones_like(r), r, q, r * r, r * q, q * q], axis=-1)
-    coefficients, *_ = np.linalg.lstsq(terms[where], image[where], rcond=None)
-    return terms @ coefficients
+    terms = np.stack([np.ones_like(r), r, q, r * r, r * q, q * q], axis=-1).reshape(side * side, 6)
+    weights = where.reshape(n, side * side).astype(np.float64)
+    gram = (weights @ (terms[:, :, None] * terms[:, None, :]).reshape(side * side, 36)).reshape(n, 6, 6)
+    moments = (weights * images.reshape(n, side * side)) @ terms
+    coefficients = (np.linalg.pinv(gram, hermitian=True) @ moments[:, :, None])[:, :, 0]
+    return (coefficients @ terms.T).reshape(n, side, side)
 
 
 def background_mask(X: np.ndarray) -> np.ndarray:
@@ -170,28 +187,30 @@ def background_mask(X: np.ndarray) -> np.ndarray:
     (4) except a light region wider than 3 × 3 pixels (binary opening) that the border reaches only through a gap of
     one or two pixels in the dark outline (found by closing the dark pixels, 3 × 3): a light palm, whereas the
     narrow gaps between fingers stay background. The hand, which is darker than the wall behind it, and anything
-    it encloses (the hole of a "0") stay out. A flat image is all background; an image with no light
-    pixel on its border has none. On the dataset's photos this finds the wall on nearly all of them; it fails on
-    some photos of a very light, open palm with strongly darkened corners (part of the palm taken for background,
-    the corners left out)."""
+    it encloses (the hole of a "0") stay out. A flat image is all background; an image with fewer than 6 pixels in
+    the first background keeps that first estimate (too few to fit a lighting surface); an image with no light
+    pixel on its border has none. All images are done at once, as one stack whose images do not touch (the
+    structuring elements span one image). On the dataset's photos this finds the wall on nearly all of them; it
+    fails on some photos of a very light, open palm with strongly darkened corners (part of the palm taken for
+    background, the corners left out)."""
     X = _as_rows(X)
     n, side = len(X), image_side(X)
-    masks = np.zeros((n, side, side), dtype=bool)
-    for image, mask in zip(X.reshape(n, side, side).astype(np.float64), masks):
-        if image.max() - image.min() < 1e-6:
-            mask[:] = True
-            continue
-        first = _border_connected(image > otsu_threshold(image))
-        if first.sum() < 6:  # too few pixels to fit a lighting surface: keep the first estimate
-            mask[:] = first
-            continue
-        evened = image / np.maximum(_lighting_surface(image, first), 0.05)
-        light = evened > otsu_threshold(evened)
-        reached = _border_connected(light)
-        sealed_outline = ndimage.binary_closing(~light, structure=SQUARE_3X3)  # gaps of 1–2 pixels closed
-        reached_through_a_gap = reached & ~_border_connected(light & ~sealed_outline)
-        light_palm = ndimage.binary_opening(reached_through_a_gap, structure=SQUARE_3X3)  # wide, not a gap
-        mask[:] = reached & ~light_palm
+    images = X.reshape(n, side, side).astype(np.float64)
+    flat = np.ptp(X, axis=1) < 1e-6
+
+    def above_otsu(stack):
+        return stack > otsu_thresholds(stack.reshape(n, -1))[:, None, None]
+
+    first = _border_connected(above_otsu(images))
+    fitted = first.sum(axis=(1, 2)) >= 6
+    evened = images / np.maximum(_lighting_surfaces(images, first), 0.05)
+    light = above_otsu(evened)
+    reached = _border_connected(light)
+    sealed_outline = ndimage.binary_closing(~light, structure=SQUARE_3X3)  # gaps of 1–2 pixels closed
+    reached_through_a_gap = reached & ~_border_connected(light & ~sealed_outline)
+    light_palm = ndimage.binary_opening(reached_through_a_gap, structure=SQUARE_3X3)  # wide, not a gap
+    masks = np.where(fitted[:, None, None], reached & ~light_palm, first)
+    masks[flat] = True
     return masks.reshape(n, side * side)
 
 
@@ -301,19 +320,21 @@ def background(X: np.ndarray, strength, rng: np.random.Generator, masks: np.ndar
     strengths = _per_image(strength, n)
     tones = rng.uniform(0.03, 0.3, n)
     amplitudes = rng.uniform(0.04, 0.12, n)
-    textures = np.stack([_unit_blobs(rng, side, side / 10) for _ in range(n)])
+    textures = _unit_blobs(rng, n, side, side / 10)
     new = np.clip(tones[:, None, None] + amplitudes[:, None, None] * textures, 0, 1)
     masks = (background_mask(X) if masks is None else masks).reshape(n, side, side).astype(np.float64)
-    soft = masks * np.stack([ndimage.gaussian_filter(mask, 0.6, mode="nearest") for mask in masks])
+    soft = masks * ndimage.gaussian_filter(masks, (0, 0.6, 0.6), mode="nearest")  # sigma 0: image by image
     alpha = strengths[:, None, None] * soft
     images = X.reshape(n, side, side).astype(np.float64)
     return _finish(((1 - alpha) * images + alpha * new).reshape(n, side * side))
 
 
-def _unit_blobs(rng: np.random.Generator, side: int, sigma: float) -> np.ndarray:
-    """Standard normal noise (side × side) smoothed by a Gaussian of ``sigma`` pixels, rescaled to mean 0, std 1."""
-    smooth = ndimage.gaussian_filter(rng.standard_normal((side, side)), sigma, mode="wrap")
-    return (smooth - smooth.mean()) / max(smooth.std(), 1e-12)
+def _unit_blobs(rng: np.random.Generator, n: int, side: int, sigma: float) -> np.ndarray:
+    """``n`` images (n, side, side) of standard normal noise, each smoothed by a Gaussian of ``sigma`` pixels (its
+    edges wrapped around) and rescaled to mean 0, std 1."""
+    smooth = ndimage.gaussian_filter(rng.standard_normal((n, side, side)), (0, sigma, sigma), mode="wrap")
+    spread = np.maximum(smooth.std(axis=(1, 2), keepdims=True), 1e-12)
+    return (smooth - smooth.mean(axis=(1, 2), keepdims=True)) / spread
 
 
 # --- families and severities ----------------------------------------------------------------------------------------
@@ -517,6 +538,6 @@ def _non_hand(kind: str, occurrence: int, r: np.ndarray, q: np.ndarray, rng: np.
         wave = 0.5 + 0.5 * np.sin(2 * np.pi * (r * np.sin(angle) + q * np.cos(angle)) / period)
         return low + (high - low) * wave
     if kind == "blobs":
-        blobs = _unit_blobs(rng, side, rng.uniform(1.5, max(2.0, side / 6)))
+        blobs = _unit_blobs(rng, 1, side, rng.uniform(1.5, max(2.0, side / 6)))[0]
         return rng.uniform(0.3, 0.7) + rng.uniform(0.1, 0.25) * blobs
     raise AssertionError(kind)  # every kind is handled above

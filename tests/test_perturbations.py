@@ -131,6 +131,34 @@ def test_background_changes_the_field_and_leaves_the_hand(hand):
     np.testing.assert_allclose(half[mask] - photo[0][mask], (out[mask] - photo[0][mask]) / 2, atol=1e-5)
 
 
+def test_otsu_thresholds_maximise_the_between_class_variance():
+    # independent reference: every cut between two sorted distinct values, scored by w0 w1 (mu0 - mu1)^2
+    rng = np.random.default_rng(5)
+    V = np.concatenate([rng.normal(0.2, 0.05, (4, 60)), rng.normal(0.7, 0.1, (4, 40))], axis=1)
+
+    def between(values, cut):
+        low, high = values[values <= cut], values[values > cut]
+        return len(low) * len(high) * (low.mean() - high.mean()) ** 2
+
+    for row, t in zip(V, P.otsu_thresholds(V, bins=4096)):
+        best = max(between(row, cut) for cut in np.sort(row)[:-1])
+        assert between(row, t) >= best * (1 - 1e-6)
+    np.testing.assert_array_equal(P.otsu_thresholds(np.full((2, 5), 0.4)), [0.4, 0.4])  # flat: its value
+
+
+def test_background_mask_treats_each_image_of_a_stack_on_its_own(hand):
+    photo, _ = hand
+    rng = np.random.default_rng(2)
+    # a stack whose neighbours would connect through the stack's depth if the search crossed images: the photo,
+    # its negative, noise, a flat image and the photo again
+    X = np.concatenate([photo, 1 - photo, rng.uniform(0, 1, (1, 784)), np.full((1, 784), 0.5), photo])
+    X = X.astype(np.float32)
+    together = P.background_mask(X)
+    for image, mask in zip(X, together):
+        np.testing.assert_array_equal(mask, P.background_mask(image[None])[0])
+    np.testing.assert_array_equal(together[0], together[4])
+
+
 def test_a_flat_image_is_all_background():
     assert P.background_mask(np.full((2, 64), 0.7, np.float32)).all()
 
