@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 
 DATA_STAGES = ["source", "ingest", "filter", "normalize", "split"]
-ALL_STAGES = DATA_STAGES + ["crossval", "audit", "train", "evaluate"]
+ALL_STAGES = DATA_STAGES + ["crossval", "audit", "train", "evaluate", "plots_template"]
 
 
 def test_full_repro_builds_every_artifact(built_project, stages_run):

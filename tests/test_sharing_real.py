@@ -40,7 +40,7 @@ def test_a_grid_shared_across_machines(built_copy, real_data, tmp_path, git, dvc
     assert set(models) <= set(table)
     for name in models:
         cv = table[name]["data"]["metrics"]["reports/crossval.json"]["data"]
-        assert set(cv) == {"cv_acc", "cv_loss"} and 0.9 < cv["cv_acc"] <= 1
+        assert set(cv) == {"cv_acc", "cv_loss", "cv_robust"} and 0.9 < cv["cv_acc"] <= 1
     chosen = max(models, key=lambda n: table[n]["data"]["metrics"]["reports/crossval.json"]["data"]["cv_acc"])
     dvc(anywhere, "exp", "apply", chosen)
     dvc(anywhere, "pull")
