@@ -5,6 +5,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -98,13 +99,14 @@ def readme_command(start: str) -> list[str]:
 
 
 def readme_configuration(start: str | None) -> dict:
-    """params.yaml's sections with the -S overrides of the README's line that starts with ``start`` (None: the
-    params as they are)."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    """params.yaml's sections as the README's line that starts with ``start`` sets them (None: the params as they
+    are): its -S overrides (a named configuration, +config=NAME, and key=value) composed by DVC's own Hydra
+    composition, as `dvc exp run` composes them (.dvc/config: hydra)."""
+    from dvc.utils.hydra import compose_and_dump
+
     command = readme_command(start) if start else []
-    for flag, value in zip(command, command[1:]):
-        if flag == "-S":
-            key, text = value.split("=", 1)
-            section, name = key.split(".", 1)
-            params[section][name] = yaml.safe_load(text)
-    return params
+    overrides = [value for flag, value in zip(command, command[1:]) if flag == "-S"]
+    with tempfile.TemporaryDirectory() as folder:
+        composed = Path(folder) / "params.yaml"
+        compose_and_dump(composed, str(ROOT), None, "params", str(ROOT), overrides)
+        return yaml.safe_load(composed.read_text())

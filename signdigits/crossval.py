@@ -152,29 +152,31 @@ def mean_row(rows: tuple[dict, ...]) -> dict:
     return row | {f"{name}_std": float(np.std([r[name] for r in rows])) for name in SPREAD}
 
 
-def summary(per_fold: list[dict], out_of_fold: dict, robust: dict, calibrated: dict) -> dict:
-    """reports/crossval.json: the folds' mean and standard deviation of the validation accuracy and loss, the
-    out-of-fold accuracy over every training row with its 95 % Wilson interval, the accuracy under the
-    perturbation suite (robustness.robust_accuracy of ``robust``), and the expected calibration error after
-    temperature scaling (``calibrated``, from ``calibrate``). Off: {"cv_folds": 0}."""
+def summary(per_fold: list[dict], out_of_fold: dict, robust: dict, calibrated: dict) -> tuple[dict, dict]:
+    """(reports/crossval.json, reports/crossval_details.json). The first holds the headline figures, the only ones
+    DVC declares as metrics (what `dvc exp show` and `dvc metrics diff` list): the folds' mean validation accuracy
+    and loss, ``cv_acc`` and ``cv_loss``, and the accuracy under the perturbation suite, ``cv_robust``
+    (robustness.robust_accuracy of ``robust``). The details: the standard deviations over the folds, the
+    out-of-fold accuracy over every training row with its 95 % Wilson interval, the expected calibration error
+    after temperature scaling (``calibrated``, from ``calibrate``) and the number of folds.
+    Off: ({}, {"cv_folds": 0})."""
     if not per_fold:
-        return {"cv_folds": 0}
+        return {}, {"cv_folds": 0}
     accuracy = [f["accuracy"] for f in per_fold]
     loss = [f["loss"] for f in per_fold]
     correct = int(np.sum(out_of_fold["predicted"] == out_of_fold["true"]))
     low, high = wilson_interval(correct, len(out_of_fold["true"]))
-    values = {
-        "cv_accuracy_mean": np.mean(accuracy),
+    headline = {"cv_acc": np.mean(accuracy), "cv_loss": np.mean(loss), "cv_robust": robustness.robust_accuracy(robust)}
+    details = {
         "cv_accuracy_std": np.std(accuracy),
-        "cv_loss_mean": np.mean(loss),
         "cv_loss_std": np.std(loss),
         "oof_accuracy": correct / len(out_of_fold["true"]),
         "oof_accuracy_low": low,
         "oof_accuracy_high": high,
-        "cv_robust_accuracy": robustness.robust_accuracy(robust),
         "cv_ece": calibrated["ece_after"],
     }
-    return {name: round(float(value), DECIMALS) for name, value in values.items()} | {"cv_folds": len(per_fold)}
+    headline, details = ({name: round(float(v), DECIMALS) for name, v in d.items()} for d in (headline, details))
+    return headline, details | {"cv_folds": len(per_fold)}
 
 
 def folds_csv(per_fold: list[dict]) -> str:

@@ -1,6 +1,6 @@
-"""Judging a trained model on the split: metrics.json, the per-class table, per-image predictions for DVC's
-confusion plot, the ROC points for DVC's ROC plot, the accuracy under the perturbation suite, the model's
-refusals, and the figures.
+"""Judging a trained model on the split: metrics.json and test_details.json, the per-class table, per-image
+predictions for DVC's confusion plot, the ROC points for DVC's ROC plot, the accuracy under the perturbation suite,
+the model's refusals, and the figures.
 
 Probabilities, the loss and the calibration error are those of the calibrated model (its logits divided by the
 temperature chosen on the validation folds), as ``predict`` shows them."""
@@ -105,20 +105,23 @@ def robustness_on_test(net, split: dict) -> dict:
 
 
 def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predictions, robust: dict, X_others) -> dict:
-    """Everything evaluate writes but the figures, as {relative path: content}: the metrics (with the calibrated
-    loss and calibration error, the accuracy under the perturbation suite and the share of test photos refused),
-    the per-class table, per-photo predictions (each photo named by its source), ROC points, the suite's table
-    (``robust``, from ``robustness_on_test``) and the refusals."""
+    """Everything evaluate writes but the figures, as {relative path: content}: the headline metric (the test
+    accuracy ``test_acc``, the only figure of reports/metrics.json, which DVC declares as a metric) and the details
+    in reports/test_details.json (its interval, the calibrated loss and calibration error, the ROC AUC, the accuracy
+    under the perturbation suite, the share of test photos refused, and ``baseline``), the per-class table,
+    per-photo predictions (each photo named by its source), ROC points, the suite's table (``robust``, from
+    ``robustness_on_test``) and the refusals."""
     classes = meta["classes"]
     X_test, y_test, y_pred, proba = split["X_test"], split["y_test"], predictions.y_pred, predictions.proba
     loss = calibration.negative_log_likelihood(predictions.logits, y_test, net.temperature)
     refusals = refusal_report(net, X_test, y_test, predictions, X_others)
-    metrics = held_out_metrics(y_test, y_pred, proba, loss) | {
+    details = held_out_metrics(y_test, y_pred, proba, loss) | {
         "test_ece": round(calibration.expected_calibration_error(predictions.confidence, y_pred == y_test), DECIMALS),
         "test_robust_accuracy": round(robustness.robust_accuracy(robust), DECIMALS),
         "test_refused": refusals["refused"]["test"],
     }
-    metrics |= baseline
+    details |= baseline
+    metrics = {"test_acc": details.pop("test_acc")}
     rows = io.StringIO()  # a path holding a comma stays one cell
     table = csv.writer(rows, lineterminator="\n")
     table.writerow(["actual", "predicted", "probability", "refused", "source"])
@@ -129,6 +132,7 @@ def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predicti
     roc = ["fpr,tpr"] + [f"{f:.6f},{t:.6f}" for f, t in zip(fpr, tpr)]
     return {
         "reports/metrics.json": metrics,
+        "reports/test_details.json": details,
         "reports/classification_report.txt": classification_report_text(y_test, y_pred, classes),
         "reports/predictions.csv": rows.getvalue(),
         "reports/roc.csv": "\n".join(roc) + "\n",

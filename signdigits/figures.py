@@ -74,7 +74,7 @@ def confusion_matrix(y_true, y_pred, classes: list[str]):
 
 def roc_curve(y_true, proba, classes: list[str]):
     """The ROC curve of the test split. Two classes: that of the second class (P(class 1) is the score). More:
-    each digit against the rest (thin), and their macro average (bold), whose area is metrics.json's
+    each digit against the rest (thin), and their macro average (bold), whose area is test_details.json's
     test_roc_auc."""
     from signdigits.metrics import macro_average_roc, roc_auc, roc_curves  # imported where used, as sklearn above
 

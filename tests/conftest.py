@@ -16,7 +16,9 @@ import yaml
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore", ".gitignore", "stages", "signdigits")
+# config/: the named configurations (Hydra config groups) `dvc exp run -S +config=NAME` composes params.yaml from
+PROJECT_FILES = ("dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore", ".gitignore", "stages", "signdigits",
+                 "config")
 
 
 @pytest.fixture(scope="session")
