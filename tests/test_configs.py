@@ -20,6 +20,11 @@ LONG_LINES = {
         *"train.momentum=0.9 train.learning_rate=0.003 train.lr_decay=0.02 train.weight_decay=0.003".split(),
         "train.photo_norm=false",
     ],
+    "zero-five-robust": [
+        *"train.hidden_units=256 train.activation=relu train.optimizer=adam train.learning_rate=0.001".split(),
+        "train.augment_mirror=true",
+        "train.augment_perturb=[rotate,shift,scale,brighten,darken,contrast,gamma,noise,blur,occlude]",
+    ],
     "ten-digits-cnn-clean": [
         CLASSES,
         *"train.model=cnn train.conv_channels=[16,32] train.kernel_size=5 train.batch_norm=true".split(),
@@ -71,7 +76,7 @@ def test_dvc_composes_params_yaml_with_hydra(root):
 def test_each_named_configuration_is_its_long_line(root, compose):
     params = yaml.safe_load((root / "params.yaml").read_text())
     names = sorted(path.stem for path in (root / "config").glob("*.yaml"))
-    assert names == ["default", "ten-digits", "ten-digits-cnn", "ten-digits-cnn-clean"]
+    assert names == ["default", "ten-digits", "ten-digits-cnn", "ten-digits-cnn-clean", "zero-five-robust"]
     for name, overrides in LONG_LINES.items():
         assert yaml.safe_load(compose(f"+config={name}")) == by_hand(params, overrides), name
     # the robust line: the clean line, then its own values (one file, config/ten-digits-cnn.yaml, holds them)
@@ -89,7 +94,7 @@ def test_the_default_restores_every_value_a_named_configuration_sets(root):
     params = yaml.safe_load((root / "params.yaml").read_text())
     default = yaml.safe_load((root / "config" / "default.yaml").read_text())
     assert default == {"filter": {"classes": params["filter"]["classes"]}, "train": params["train"]}
-    for path in (root / "config").glob("ten-digits*.yaml"):
+    for path in (root / "config").glob("*.yaml"):
         named = yaml.safe_load(path.read_text())
         assert set(named) <= {"defaults", "filter", "train"} and set(named.get("filter", {})) <= {"classes"}, path
         assert set(named["train"]) <= set(params["train"]), path
