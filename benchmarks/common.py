@@ -5,6 +5,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -55,15 +56,20 @@ def timed(function, repeats=3):
     return result, sorted(times)[len(times) // 2]
 
 
-def run(project, *command):
-    env = dict(
+def environment(project) -> dict:
+    """The environment a command in the copy ``project`` runs in: this Python's venv first on PATH, the copy's
+    own signdigits, and the dataset."""
+    return dict(
         os.environ,
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         PYTHONPATH=str(project),
         SIGN_DIGITS_DATA=dataset_path(),
     )
+
+
+def run(project, *command):
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=project, env=environment(project), capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
     return time.perf_counter() - start
@@ -93,13 +99,14 @@ def readme_command(start: str) -> list[str]:
 
 
 def readme_configuration(start: str | None) -> dict:
-    """params.yaml's sections with the -S overrides of the README's line that starts with ``start`` (None: the
-    params as they are)."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    """params.yaml's sections as the README's line that starts with ``start`` sets them (None: the params as they
+    are): its -S overrides (a named configuration, +config=NAME, and key=value) composed by DVC's own Hydra
+    composition, as `dvc exp run` composes them (.dvc/config: hydra)."""
+    from dvc.utils.hydra import compose_and_dump
+
     command = readme_command(start) if start else []
-    for flag, value in zip(command, command[1:]):
-        if flag == "-S":
-            key, text = value.split("=", 1)
-            section, name = key.split(".", 1)
-            params[section][name] = yaml.safe_load(text)
-    return params
+    overrides = [value for flag, value in zip(command, command[1:]) if flag == "-S"]
+    with tempfile.TemporaryDirectory() as folder:
+        composed = Path(folder) / "params.yaml"
+        compose_and_dump(composed, str(ROOT), None, "params", str(ROOT), overrides)
+        return yaml.safe_load(composed.read_text())

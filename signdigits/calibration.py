@@ -22,10 +22,7 @@ equivalent two-class logits [0, z], since softmax([0, z]) = [1 − σ(z), σ(z)]
 """
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, logsumexp, softmax
-from sklearn.covariance import LedoitWolf
-from sklearn.metrics import roc_auc_score
 
 TEMPERATURE_BOUNDS = (0.05, 20.0)  # the range fit_temperature searches
 ECE_BINS = 15
@@ -83,6 +80,8 @@ def fit_temperature(Z, y) -> float:
     sharpens under-confident ones. When every prediction is right the NLL keeps falling as T → 0, and the
     lower bound 0.05 is returned; a result at a bound means the optimum is at or beyond it. Fit it on held-out
     (out-of-fold) logits, never on the rows the network trained on nor on test."""
+    from scipy.optimize import minimize_scalar  # imported where used: of the stages, only crossval needs it
+
     Z = class_logits(Z)
     y = _checked_labels(y, *Z.shape)
     if len(y) == 0:
@@ -179,6 +178,8 @@ def fit_mahalanobis(features, y) -> dict:
     on the class-centred features x_i − μ_{y_i} (so with assume_centered: divided by N, as in Lee et al.).
     Shrinkage keeps the estimate invertible when D is large next to N or features are constant (dead ReLUs).
     Plain float64 arrays: np.savez can store them."""
+    from sklearn.covariance import LedoitWolf  # imported where used: only the Mahalanobis score needs it
+
     features = np.asarray(features, dtype=np.float64)
     y = np.asarray(y)
     if features.ndim != 2 or y.shape != (len(features),):
@@ -235,6 +236,8 @@ def ood_auroc(scores_in, scores_out) -> float:
     (``scores_out``) by the score, higher meaning in-distribution (scikit-learn's roc_auc_score): the chance that
     a random in-distribution photo scores higher than a random other one, ties counting half. 1: perfectly
     separated; 0.5: no better than chance."""
+    from sklearn.metrics import roc_auc_score  # imported where used: stage train never needs scikit-learn
+
     scores_in, scores_out = np.ravel(scores_in), np.ravel(scores_out)
     if len(scores_in) == 0 or len(scores_out) == 0:
         raise ValueError("ood_auroc needs scores of both sets")

@@ -18,7 +18,6 @@ import csv
 import io
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from signdigits import calibration, robustness
 from signdigits.choices import REFUSAL_SCORES
@@ -47,24 +46,24 @@ def cross_validate(params, X, y, folds, n_classes, on_epoch=None):
     held_out = [folds == fold for fold in range(k)]
     nets = [build_model(params, X.shape[1], n_classes) for _ in range(k)]
     runs = [net.training(X[~rows], y[~rows], config, (X[rows], y[rows])) for net, rows in zip(nets, held_out)]
-    history = []
-    with threadpool_limits(limits=nets[0].BLAS_THREADS, user_api="blas"), progress(config.epochs, f"{k} folds") as bar:
-        for last in zip(*runs):  # one epoch of each fold; after the loop, ``last`` holds each fold's final row
-            row = mean_row(last)
-            history.append(row)
-            show_epoch(bar, row)
-            if on_epoch is not None:
-                on_epoch(row)
-    per_fold = []
+    history, per_fold = [], []
     predicted, probability = np.zeros(len(y), dtype=np.int64), np.zeros(len(y))
     logits = np.zeros((len(y), nets[0].n_outputs))
-    for fold, (net, rows, final) in enumerate(zip(nets, held_out, last)):
-        scores = {"loss": final["val_loss"], "accuracy": final["val_accuracy"]}
-        per_fold.append({"fold": fold, "rows": int(rows.sum())} | scores)
-        logits[rows] = Z = net.logits(X[rows])
-        predicted[rows], proba = net.classes(Z), net.probabilities(Z)
-        # the probability of the predicted class: the larger of P(class 1) and 1 − P(class 1), or the largest
-        probability[rows] = np.maximum(proba, 1 - proba) if proba.ndim == 1 else proba.max(axis=1)
+    with nets[0].blas_threads():
+        with progress(config.epochs, f"{k} folds") as bar:
+            for last in zip(*runs):  # one epoch of each fold; after the loop, ``last`` holds each fold's final row
+                row = mean_row(last)
+                history.append(row)
+                show_epoch(bar, row)
+                if on_epoch is not None:
+                    on_epoch(row)
+        for fold, (net, rows, final) in enumerate(zip(nets, held_out, last)):
+            scores = {"loss": final["val_loss"], "accuracy": final["val_accuracy"]}
+            per_fold.append({"fold": fold, "rows": int(rows.sum())} | scores)
+            logits[rows] = Z = net.logits(X[rows])
+            predicted[rows], proba = net.classes(Z), net.probabilities(Z)
+            # the probability of the predicted class: the larger of P(class 1) and 1 − P(class 1), or the largest
+            probability[rows] = np.maximum(proba, 1 - proba) if proba.ndim == 1 else proba.max(axis=1)
     out_of_fold = {"row": np.arange(len(y)), "fold": folds, "true": y, "predicted": predicted}
     out_of_fold |= {"probability": probability, "logits": logits}
     return history, per_fold, out_of_fold, nets
@@ -87,7 +86,8 @@ def out_of_fold_predictor(nets, folds):
 def robustness_table(nets, X, y, folds) -> dict[str, list[float]]:
     """robustness.accuracy_table of the out-of-fold predictions: each validation fold perturbed and predicted by
     the network that did not train on it."""
-    return robustness.accuracy_table(out_of_fold_predictor(nets, folds), X, y)
+    with nets[0].blas_threads():
+        return robustness.accuracy_table(out_of_fold_predictor(nets, folds), X, y)
 
 
 def robustness_csv(robust: dict, out_of_fold: dict) -> str:
@@ -119,13 +119,14 @@ def calibrate(nets, X, y, folds, out_of_fold, refusal: dict, non_hands) -> dict:
     k = len(nets)
     held_out = [folds == fold for fold in range(k)]
     scores_in, scores_out = {}, {}
-    for score in REFUSAL_SCORES:
-        scores_in[score], scores_out[score] = np.zeros(len(y)), []
-        for net, rows in zip(nets, held_out):
-            stats = fit_stats(net, X[~rows], y[~rows], score)
-            scores_in[score][rows] = ood_score(net, X[rows], score, stats, T, Z[rows])
-            scores_out[score].append(ood_score(net, non_hands, score, stats, T))
-        scores_out[score] = np.concatenate(scores_out[score])
+    with nets[0].blas_threads():
+        for score in REFUSAL_SCORES:
+            scores_in[score], scores_out[score] = np.zeros(len(y)), []
+            for net, rows in zip(nets, held_out):
+                stats = fit_stats(net, X[~rows], y[~rows], score)
+                scores_in[score][rows] = ood_score(net, X[rows], score, stats, T, Z[rows])
+                scores_out[score].append(ood_score(net, non_hands, score, stats, T))
+            scores_out[score] = np.concatenate(scores_out[score])
     report["non_hand_auroc"] = {
         score: round(calibration.ood_auroc(scores_in[score], scores_out[score]), 4) for score in REFUSAL_SCORES
     }
@@ -150,29 +151,31 @@ def mean_row(rows: tuple[dict, ...]) -> dict:
     return row | {f"{name}_std": float(np.std([r[name] for r in rows])) for name in SPREAD}
 
 
-def summary(per_fold: list[dict], out_of_fold: dict, robust: dict, calibrated: dict) -> dict:
-    """reports/crossval.json: the folds' mean and standard deviation of the validation accuracy and loss, the
-    out-of-fold accuracy over every training row with its 95 % Wilson interval, the accuracy under the
-    perturbation suite (robustness.robust_accuracy of ``robust``), and the expected calibration error after
-    temperature scaling (``calibrated``, from ``calibrate``). Off: {"cv_folds": 0}."""
+def summary(per_fold: list[dict], out_of_fold: dict, robust: dict, calibrated: dict) -> tuple[dict, dict]:
+    """(reports/crossval.json, reports/crossval_details.json). The first holds the headline figures, the only ones
+    DVC declares as metrics (what `dvc exp show` and `dvc metrics diff` list): the folds' mean validation accuracy
+    and loss, ``cv_acc`` and ``cv_loss``, and the accuracy under the perturbation suite, ``cv_robust``
+    (robustness.robust_accuracy of ``robust``). The details: the standard deviations over the folds, the
+    out-of-fold accuracy over every training row with its 95 % Wilson interval, the expected calibration error
+    after temperature scaling (``calibrated``, from ``calibrate``) and the number of folds.
+    Off: ({}, {"cv_folds": 0})."""
     if not per_fold:
-        return {"cv_folds": 0}
+        return {}, {"cv_folds": 0}
     accuracy = [f["accuracy"] for f in per_fold]
     loss = [f["loss"] for f in per_fold]
     correct = int(np.sum(out_of_fold["predicted"] == out_of_fold["true"]))
     low, high = wilson_interval(correct, len(out_of_fold["true"]))
-    values = {
-        "cv_accuracy_mean": np.mean(accuracy),
+    headline = {"cv_acc": np.mean(accuracy), "cv_loss": np.mean(loss), "cv_robust": robustness.robust_accuracy(robust)}
+    details = {
         "cv_accuracy_std": np.std(accuracy),
-        "cv_loss_mean": np.mean(loss),
         "cv_loss_std": np.std(loss),
         "oof_accuracy": correct / len(out_of_fold["true"]),
         "oof_accuracy_low": low,
         "oof_accuracy_high": high,
-        "cv_robust_accuracy": robustness.robust_accuracy(robust),
         "cv_ece": calibrated["ece_after"],
     }
-    return {name: round(float(value), DECIMALS) for name, value in values.items()} | {"cv_folds": len(per_fold)}
+    headline, details = ({name: round(float(v), DECIMALS) for name, v in d.items()} for d in (headline, details))
+    return headline, details | {"cv_folds": len(per_fold)}
 
 
 def folds_csv(per_fold: list[dict]) -> str:

@@ -1,6 +1,6 @@
-"""Judging a trained model on the split: metrics.json, the per-class table, per-image predictions for DVC's
-confusion plot, the ROC points for DVC's ROC plot, the accuracy under the perturbation suite, the model's
-refusals, and the figures.
+"""Judging a trained model on the split: metrics.json and test_details.json, the per-class table, per-image
+predictions for DVC's confusion plot, the ROC points for DVC's ROC plot, the accuracy under the perturbation suite,
+the model's refusals, and the figures.
 
 Probabilities, the loss and the calibration error are those of the calibrated model (its logits divided by the
 temperature chosen on the validation folds), as ``predict`` shows them."""
@@ -57,9 +57,11 @@ class Predictions:
 
 
 def predict_split(net, split: dict) -> Predictions:
-    Z = net.logits(split["X_test"])
-    y_pred, proba = net.classes(Z), net.probabilities(Z)
-    return Predictions(y_pred, proba, confidence_of_prediction(proba, y_pred), Z, refused(net, split["X_test"], Z))
+    with net.blas_threads():
+        Z = net.logits(split["X_test"])
+        y_pred, proba = net.classes(Z), net.probabilities(Z)
+        is_refused = refused(net, split["X_test"], Z)
+    return Predictions(y_pred, proba, confidence_of_prediction(proba, y_pred), Z, is_refused)
 
 
 def other_digits(raw_images, raw_labels, classes: list[str], pixel_scale: float):
@@ -81,15 +83,16 @@ def refusal_report(net, X_test, y_test, predictions: Predictions, X_others) -> d
         others["other_digits"] = X_others
     report = {"score": None, "threshold": None, "refused": {}, "auroc": {}}
     report["refused"]["test"] = round(float(np.mean(predictions.refused)), DECIMALS)
-    if net.refusal is not None:
-        report |= {"score": net.refusal["score"], "threshold": net.refusal["threshold"]}
-        scores_in = ood_score(net, X_test, report["score"], net.ood_stats, net.temperature, predictions.logits)
-    for name, X in others.items():
-        scores_out = None
+    with net.blas_threads():
         if net.refusal is not None:
-            scores_out = ood_score(net, X, report["score"], net.ood_stats, net.temperature)
-            report["auroc"][name] = round(calibration.ood_auroc(scores_in, scores_out), DECIMALS)
-        report["refused"][name] = round(float(np.mean(refused(net, X, scores=scores_out))), DECIMALS)
+            report |= {"score": net.refusal["score"], "threshold": net.refusal["threshold"]}
+            scores_in = ood_score(net, X_test, report["score"], net.ood_stats, net.temperature, predictions.logits)
+        for name, X in others.items():
+            scores_out = None
+            if net.refusal is not None:
+                scores_out = ood_score(net, X, report["score"], net.ood_stats, net.temperature)
+                report["auroc"][name] = round(calibration.ood_auroc(scores_in, scores_out), DECIMALS)
+            report["refused"][name] = round(float(np.mean(refused(net, X, scores=scores_out))), DECIMALS)
     answered = ~predictions.refused
     report["accuracy_answered"] = round(float(np.mean(predictions.y_pred[answered] == y_test[answered])), DECIMALS)
     return report
@@ -97,24 +100,28 @@ def refusal_report(net, X_test, y_test, predictions: Predictions, X_others) -> d
 
 def robustness_on_test(net, split: dict) -> dict:
     """robustness.accuracy_table of the model on the test split."""
-    return robustness.accuracy_table(net.predict, split["X_test"], split["y_test"])
+    with net.blas_threads():
+        return robustness.accuracy_table(net.predict, split["X_test"], split["y_test"])
 
 
 def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predictions, robust: dict, X_others) -> dict:
-    """Everything evaluate writes but the figures, as {relative path: content}: the metrics (with the calibrated
-    loss and calibration error, the accuracy under the perturbation suite and the share of test photos refused),
-    the per-class table, per-photo predictions (each photo named by its source), ROC points, the suite's table
-    (``robust``, from ``robustness_on_test``) and the refusals."""
+    """Everything evaluate writes but the figures, as {relative path: content}: the headline metric (the test
+    accuracy ``test_acc``, the only figure of reports/metrics.json, which DVC declares as a metric) and the details
+    in reports/test_details.json (its interval, the calibrated loss and calibration error, the ROC AUC, the accuracy
+    under the perturbation suite, the share of test photos refused, and ``baseline``), the per-class table,
+    per-photo predictions (each photo named by its source), ROC points, the suite's table (``robust``, from
+    ``robustness_on_test``) and the refusals."""
     classes = meta["classes"]
     X_test, y_test, y_pred, proba = split["X_test"], split["y_test"], predictions.y_pred, predictions.proba
     loss = calibration.negative_log_likelihood(predictions.logits, y_test, net.temperature)
     refusals = refusal_report(net, X_test, y_test, predictions, X_others)
-    metrics = held_out_metrics(y_test, y_pred, proba, loss) | {
+    details = held_out_metrics(y_test, y_pred, proba, loss) | {
         "test_ece": round(calibration.expected_calibration_error(predictions.confidence, y_pred == y_test), DECIMALS),
         "test_robust_accuracy": round(robustness.robust_accuracy(robust), DECIMALS),
         "test_refused": refusals["refused"]["test"],
     }
-    metrics |= baseline
+    details |= baseline
+    metrics = {"test_acc": details.pop("test_acc")}
     rows = io.StringIO()  # a path holding a comma stays one cell
     table = csv.writer(rows, lineterminator="\n")
     table.writerow(["actual", "predicted", "probability", "refused", "source"])
@@ -125,6 +132,7 @@ def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predicti
     roc = ["fpr,tpr"] + [f"{f:.6f},{t:.6f}" for f, t in zip(fpr, tpr)]
     return {
         "reports/metrics.json": metrics,
+        "reports/test_details.json": details,
         "reports/classification_report.txt": classification_report_text(y_test, y_pred, classes),
         "reports/predictions.csv": rows.getvalue(),
         "reports/roc.csv": "\n".join(roc) + "\n",
@@ -134,8 +142,8 @@ def evaluate(net, split: dict, meta: dict, baseline: dict, predictions: Predicti
 
 
 def figures(history: dict, calibrated: dict, X_test, y_test, meta: dict, predictions: Predictions, robust) -> dict:
-    """The PNG figures, as {relative path: bytes}. Those that show dataset photos (prediction examples, one photo
-    under the perturbation suite) go beside reports/figures/, not in it: they are not committed."""
+    """The PNG figures, as {relative path: bytes}. The one that shows dataset photos (prediction examples) goes
+    beside reports/figures/, not in it: it is not committed."""
     from signdigits import figures as draw
 
     classes, p = meta["classes"], predictions
@@ -153,7 +161,6 @@ def figures(history: dict, calibrated: dict, X_test, y_test, meta: dict, predict
             else draw.notice("cross-validation is off (split.folds ≤ 1): nothing to calibrate on, temperature 1")
         ),
         "reports/prediction_examples.png": draw.prediction_examples(X_test, y_test, p.y_pred, p.confidence, classes),
-        "reports/perturbations.png": draw.perturbations_grid(X_test[0], meta["image_size"]),
     }
     return {path: draw.png(figure) for path, figure in drawn.items()}
 

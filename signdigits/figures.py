@@ -13,9 +13,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
-
-from signdigits.metrics import macro_average_roc, roc_auc, roc_curves  # noqa: E402
 
 DPI = 110
 
@@ -58,6 +55,8 @@ def loss_curve(history: dict):
 
 def confusion_matrix(y_true, y_pred, classes: list[str]):
     """Counts of test photos by true digit (rows) and predicted digit (columns); the colour scale starts at 0."""
+    from sklearn.metrics import ConfusionMatrixDisplay  # imported where used: stage perturbations needs no sklearn
+
     size = max(4.5, 0.55 * len(classes) + 2.5)
     figure, axis = plt.subplots(figsize=(size + 0.8, size), layout="constrained")
     ConfusionMatrixDisplay.from_predictions(
@@ -75,8 +74,10 @@ def confusion_matrix(y_true, y_pred, classes: list[str]):
 
 def roc_curve(y_true, proba, classes: list[str]):
     """The ROC curve of the test split. Two classes: that of the second class (P(class 1) is the score). More:
-    each digit against the rest (thin), and their macro average (bold), whose area is metrics.json's
+    each digit against the rest (thin), and their macro average (bold), whose area is test_details.json's
     test_roc_auc."""
+    from signdigits.metrics import macro_average_roc, roc_auc, roc_curves  # imported where used, as sklearn above
+
     figure, axis = plt.subplots(figsize=(5.5, 5.5), layout="constrained")
     curves = roc_curves(y_true, proba)
     auc = roc_auc(y_true, proba)
@@ -193,15 +194,16 @@ def perturbations_grid(image, side: int, seed: int = 0):
     each, in the order of perturbations.FAMILIES) at severities 1–5 (columns), the photo as it is in the first
     column; each picture is captioned with its family's parameter (perturbations.SEVERITIES), all drawn with the
     same ``seed``."""
-    from signdigits.perturbations import FAMILIES, SEVERITIES, perturb
+    from signdigits.perturbations import FAMILIES, SEVERITIES, suite
 
     row = np.asarray(image, dtype=np.float32).reshape(1, side * side)
     severities = (1, 2, 3, 4, 5)
+    changed = {(family, severity): picture for family, severity, picture in suite(row, severities, seed)}
     figure, axes = plt.subplots(
         len(FAMILIES), 1 + len(severities), figsize=(8.2, 1.45 * len(FAMILIES) + 0.8), layout="constrained"
     )
     for family, axes_row in zip(FAMILIES, axes):
-        pictures = [row] + [perturb(row, family, severity, seed) for severity in severities]
+        pictures = [row] + [changed[family, severity] for severity in severities]
         captions = ["original"] + [_parameter_caption(family, SEVERITIES[family][s - 1]) for s in severities]
         for axis, picture, caption in zip(axes_row, pictures, captions):
             axis.imshow(picture.reshape(side, side), cmap="gray", vmin=0, vmax=1, interpolation="nearest")

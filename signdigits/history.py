@@ -1,10 +1,11 @@
 """The per-epoch history of cross-validation, logged with DVCLive the way DVC's example projects do.
 
 ``reports/history/`` is a DVCLive folder: ``plots/metrics/<name>.tsv`` holds one row per epoch (columns step and
-<name>; the step is the epoch, from 1), and ``metrics.json`` the last epoch's values, which `dvc exp show`
-reads while an experiment runs. The names are the history's columns: train_loss and train_accuracy (the mean
-over folds of each fold's training rows), val_loss and val_accuracy (the mean over the validation folds), and
-val_loss_std and val_accuracy_std (their standard deviation over folds).
+<name>; the step is the epoch, from 1), which `dvc plots` draws (also while a run goes on), and ``metrics.json``
+the last epoch's values, which DVCLive always writes but dvc.yaml does not declare: reports/crossval.json holds the
+same means as the headline metrics (docs/model.md, "Which figures are metrics"). The names are the history's
+columns: train_loss and train_accuracy (the mean over folds of each fold's training rows), val_loss and val_accuracy
+(the mean over the validation folds), and val_loss_std and val_accuracy_std (their standard deviation over folds).
 """
 
 import shutil

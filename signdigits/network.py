@@ -153,7 +153,7 @@ def batches(order, batch_size):
 class Network:
     FORMAT = None  # the model file's format tag, one per subclass
     WEIGHTS = ()  # names of the params that weight decay applies to
-    BLAS_THREADS = None  # BLAS threads while fitting (None: all)
+    BLAS_THREADS = None  # BLAS threads while fitting and in ``blas_threads`` (None: all)
     MODEL = None  # its train.model name, which layout.py knows its layers by
     CHUNK = None  # rows per forward pass when predicting or scoring (layout.CHUNK)
 
@@ -324,12 +324,18 @@ class Network:
         with the model as that epoch left it. Training that diverges (``diverged``) raises TrainingDiverged.
         """
         history = []
-        with threadpool_limits(limits=self.BLAS_THREADS, user_api="blas"):
+        with self.blas_threads():
             for row in self.training(X, y, config, validation):
                 history.append(row)
                 if on_epoch is not None:
                     on_epoch(row)
         return history
+
+    def blas_threads(self):
+        """A context in which BLAS runs on BLAS_THREADS threads, as in ``fit``: where a stage predicts many small
+        batches (each validation fold or test split under the perturbation suite), a second thread for the MLP's
+        products makes them slower, by tens of times on a busy machine."""
+        return threadpool_limits(limits=self.BLAS_THREADS, user_api="blas")
 
     def training(self, X, y, config: TrainingConfig, validation=None):
         """``fit`` one epoch at a time: a generator that trains an epoch and yields its history row. It leaves

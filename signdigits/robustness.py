@@ -4,7 +4,7 @@ Each family (the other hand, a turn, a shift, nearer or farther, a brighter or d
 noise, blur, a covered part, another background) at severities 1–5 is applied to every held-out photo with a
 fixed seed, and the network's accuracy measured on the result. The headline, ``robust_accuracy``, is the mean
 over families of severities 1–3 (everyday changes; 4–5 are harsh, and stay in the table and the figure): crossval
-reports it on the validation folds (``cv_robust_accuracy``, for choosing), evaluate on the test split.
+reports it on the validation folds (``cv_robust``, for choosing), evaluate on the test split.
 
 Families the training augmentation also draws from (train.augment_perturb) are measured all the same; their
 figures are then those of a model that has seen such changes, and the families it has not seen say more about

@@ -1,9 +1,9 @@
 """Stage crossval: the configured network (the ``train`` params) cross-validated on the training rows' folds →
-reports/crossval.json (metrics), reports/crossval_folds.csv (per fold), reports/crossval_predictions.csv
-(out-of-fold predictions, each photo named by its source, with every class's calibrated probability),
-reports/crossval_robustness.csv (accuracy under the perturbation suite),
-reports/calibration.json (temperature and refusal threshold, for stage train) and the per-epoch history in
-reports/history/ (DVCLive). Never reads the test split."""
+reports/crossval.json (the headline metrics), reports/crossval_details.json (the other figures),
+reports/crossval_folds.csv (per fold), reports/crossval_predictions.csv (out-of-fold predictions, each photo named
+by its source, with every class's calibrated probability), reports/crossval_robustness.csv (accuracy under the
+perturbation suite), reports/calibration.json (temperature and refusal threshold, for stage train) and the
+per-epoch history in reports/history/ (DVCLive). Never reads the test split."""
 
 import sys
 
@@ -43,13 +43,15 @@ def main():
                 robust = robustness_table(nets, X, y, folds)
                 synthetic = non_hands(NON_HANDS, meta["image_size"])
                 calibrated = calibrate(nets, X, y, folds, out_of_fold, params["refusal"], synthetic)
+            headline, details = summary(per_fold, out_of_fold, robust, calibrated)
             probabilities = out_of_fold_probabilities(out_of_fold, calibrated["temperature"], len(meta["classes"]))
             # Inside the log's block, so that the history is put back if these cannot be written; a Ctrl-C or
             # SIGTERM from here on waits until the history and these are complete, never falls between them.
             held = hold_signals()
             write_outputs(
                 {
-                    "reports/crossval.json": summary(per_fold, out_of_fold, robust, calibrated),
+                    "reports/crossval.json": headline,
+                    "reports/crossval_details.json": details,
                     "reports/crossval_folds.csv": folds_csv(per_fold),
                     "reports/crossval_predictions.csv": predictions_csv(
                         out_of_fold, meta["classes"], sources, probabilities

@@ -1,5 +1,6 @@
-"""Stage evaluate: the trained model on the test split → reports/metrics.json (with the test accuracy of a
-logistic regression fitted on the same train split beside it), the per-class table, per-image predictions,
+"""Stage evaluate: the trained model on the test split → reports/metrics.json (the test accuracy) and
+reports/test_details.json (its interval, loss, AUC, …, and the test accuracy of a logistic regression fitted on the
+same train split), the per-class table, per-image predictions,
 ROC points, the accuracy under the perturbation suite (reports/robustness.csv), the refusals (reports/refusal.json:
 test photos, synthetic non-hands, and the digits the model was not trained on, from data/raw) and figures."""
 

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 
 DATA_STAGES = ["source", "ingest", "filter", "normalize", "split"]
-ALL_STAGES = DATA_STAGES + ["crossval", "audit", "train", "evaluate"]
+ALL_STAGES = DATA_STAGES + ["perturbations", "crossval", "audit", "train", "evaluate", "plots_template"]
 
 
 def test_full_repro_builds_every_artifact(built_project, stages_run):
@@ -65,8 +65,9 @@ def test_sideways_photos_come_out_upright(built_project, real_data):
 def test_accuracy_with_the_default_params(built_project):
     project, _ = built_project
     metrics = json.loads((project / "reports/metrics.json").read_text())
-    assert metrics["test_accuracy"] >= 0.97
-    assert metrics["test_accuracy_low"] < metrics["test_accuracy"] <= metrics["test_accuracy_high"]
+    details = json.loads((project / "reports/test_details.json").read_text())
+    assert metrics["test_acc"] >= 0.97
+    assert details["test_accuracy_low"] < metrics["test_acc"] <= details["test_accuracy_high"]
 
 
 def test_second_repro_runs_nothing(built_copy, real_data, dvc, stages_run):
@@ -78,7 +79,7 @@ def test_second_repro_runs_nothing(built_copy, real_data, dvc, stages_run):
 def test_editing_test_size_reruns_split_and_after_only(built_copy, real_data, dvc, stages_run, set_params):
     set_params(built_copy, split={"test_size": 0.25})
     result = dvc(built_copy, "repro", SIGN_DIGITS_DATA=real_data)
-    assert stages_run(result.stdout) == ["source", "split", "crossval", "audit", "train", "evaluate"]
+    assert stages_run(result.stdout) == ["source", "split", "perturbations", "crossval", "audit", "train", "evaluate"]
     assert len(np.load(built_copy / "data/split/y_test.npy")) == 103
 
 
@@ -97,13 +98,14 @@ def test_changing_the_source_ingests_again_and_an_equal_copy_does_not(built_copy
 
 def test_cross_validation_with_the_default_params(built_project):
     project, _ = built_project
-    cv = json.loads((project / "reports/crossval.json").read_text())
-    metrics = json.loads((project / "reports/metrics.json").read_text())
-    assert cv["cv_folds"] == 5 and cv["cv_accuracy_mean"] >= 0.95 and 0 < cv["cv_accuracy_std"] < 0.05
+    cv = json.loads((project / "reports/crossval_details.json").read_text())
+    test = json.loads((project / "reports/test_details.json").read_text())
+    assert json.loads((project / "reports/crossval.json").read_text())["cv_acc"] >= 0.95
+    assert cv["cv_folds"] == 5 and 0 < cv["cv_accuracy_std"] < 0.05
     assert cv["oof_accuracy_low"] < cv["oof_accuracy"] <= cv["oof_accuracy_high"]
     # 329 out-of-fold predictions against 83 test photos: a narrower interval
     width = cv["oof_accuracy_high"] - cv["oof_accuracy_low"]
-    assert width < metrics["test_accuracy_high"] - metrics["test_accuracy_low"]
+    assert width < test["test_accuracy_high"] - test["test_accuracy_low"]
     rows = (project / "reports/crossval_predictions.csv").read_text().splitlines()
     assert rows[0] == "row,fold,true,predicted,probability,source,p_0,p_5" and len(rows) == 1 + 329
     assert all(row.split(",")[5].startswith(("Dataset/0/", "Dataset/5/")) for row in rows[1:])  # named by its file
