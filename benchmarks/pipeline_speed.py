@@ -4,15 +4,18 @@ the real data.
     SIGN_DIGITS_DATA=/path/to/dataset python benchmarks/pipeline_speed.py [--repeats 5]
 
 Measures, each as the median of several runs, with the default params (cross-validation on, 5 folds): a full
-`dvc repro` from an empty data/ and an empty DVC cache, a no-op `dvc repro`, and a `dvc repro` after editing
-train.learning_rate (crossval, audit, train and evaluate rerun). Each run is cut into segments at the lines DVC
-prints as it reaches a stage ("Running stage …", "… didn't change, skipping"): DVC's start-up before the first,
-then each stage from its line to the next (the stage's command, and DVC checking and recording its outputs and the
-next stage's inputs), then DVC's closing work. For each stage an edit reruns, its command alone (outside DVC) and
-that command's interpreter start-up and imports alone (the script loaded without running it) are timed too; the
-difference is the stage's own work. References in the same run: DVC's floor (`dvc status` on the up-to-date
-pipeline), and DVCLive in the project (import, `Live(...)` as stage crossval opens it, and one logged step per
-epoch of train.epochs).
+`dvc repro` from an empty data/ and an empty DVC cache (as in a fresh clone: the stages whose outputs are all
+committed, e.g. crossval, are checked, not rerun), a no-op `dvc repro`, and a `dvc repro` after editing
+train.learning_rate (crossval, audit, train and evaluate rerun), each with its CPU time (user + system, DVC and
+every stage). Each run's wall clock is cut at the lines DVC prints: a stage's own segment runs from "Running stage
+'X'" to DVC's next line (its command, and DVC recording its outputs); "dvc start-up" is the time before DVC's first
+stage line, and "dvc: checks, lock" the rest of DVC's time (checking each stage's inputs, writing dvc.lock).
+
+For each stage an edit reruns, its command is also timed alone (outside DVC) under `python -X importtime`, which
+tells how much of it went to importing modules (the interpreter's own, the script's, and those made later inside
+functions); the rest is the stage's own work. References in the same run: the interpreter's start-up, DVC's floor
+(`dvc status` on the up-to-date pipeline), and DVCLive in the project (its import; and import, `Live(...)` as
+stage crossval opens it, and one logged step per epoch of train.epochs).
 
 Goals (issue 20): a train.learning_rate edit reruns in ≤ 6 s, a no-op in ≤ 1.5 s, on 2 cores with 5-fold
 cross-validation; a full run ≤ 7 s (issue 10). The load average is printed before and after: the machine is shared.
@@ -50,10 +53,6 @@ TARGETS = {
 RERUN = ("source", "crossval", "audit", "train", "evaluate")  # what a train.learning_rate edit reruns
 STAGE_LINE = re.compile(r"(?:Running stage|Stage) '([\w-]+)'")  # DVC's line as it reaches a stage
 LOCK_LINE = re.compile(r"^Updating lock file")  # DVC's line once a stage's command is through
-LOAD = (  # a stage's script loaded, its imports run, without running its main()
-    "import importlib.util as u; s = u.spec_from_file_location('stage', 'stages/{}.py'); "
-    "s.loader.exec_module(u.module_from_spec(s))"
-)
 DVCLIVE = (
     "from signdigits.history import log_epoch, open_log\n"
     "with open_log('reports/speed_live') as live:\n"
@@ -124,15 +123,29 @@ def show(name: str, runs: list[dict], alone: dict | None = None, imports: dict |
     )
     header = f"  {'segment (median s)':24}{'in repro':>9}"
     if alone:
-        header += f"{'alone':>8}{'start-up+imports':>18}{'own work':>10}"
+        header += f"{'alone':>8}{'importing':>11}{'own work':>10}"
     print(header)
     for segment, seconds in typical.items():
         if segment in ("total", "cpu"):
             continue
         line = f"  {segment:24}{seconds:9.2f}"
         if alone and segment in alone:
-            line += f"{alone[segment]:8.2f}{imports[segment]:18.2f}{alone[segment] - imports[segment]:10.2f}"
+            line += f"{alone[segment]:8.2f}{imports[segment]:11.2f}{alone[segment] - imports[segment]:10.2f}"
         print(line)
+
+
+def stage_alone(project: Path, name: str) -> tuple[float, float]:
+    """(seconds, of which importing) of `python -X importtime stages/<name>.py`: the importing is the sum of the
+    cumulative times of the outermost imports it logs (nested ones are inside their parent's)."""
+    start = time.perf_counter()
+    command = [sys.executable, "-X", "importtime", f"stages/{name}.py"]
+    result = subprocess.run(command, cwd=project, env=environment(project), capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stderr}")
+    outermost = [line.split("|") for line in result.stderr.splitlines() if line.startswith("import time:")]
+    importing = sum(int(cells[1]) for cells in outermost[1:] if not cells[2].startswith("  "))  # [0]: the header
+    return seconds, importing / 1e6
 
 
 def median_of(repeats: int, project: Path, *command) -> float:
@@ -159,8 +172,9 @@ def main():
         for run_number in range(repeats):
             set_learning_rate(project, round(0.02 + 0.01 * run_number, 2))
             edit.append(repro(project))
-        alone = {name: median_of(3, project, python, f"stages/{name}.py") for name in RERUN}
-        imports = {name: median_of(3, project, python, "-c", LOAD.format(name)) for name in RERUN}
+        timings = {name: [stage_alone(project, name) for _ in range(3)] for name in RERUN}
+        alone = {name: statistics.median(seconds for seconds, _ in runs) for name, runs in timings.items()}
+        imports = {name: statistics.median(importing for _, importing in runs) for name, runs in timings.items()}
         floor = median_of(3, project, python, "-m", "dvc", "status")
         bare = median_of(3, project, python, "-c", "pass")
         live = median_of(3, project, python, "-c", DVCLIVE.format(epochs=PARAMS["train"]["epochs"]))
