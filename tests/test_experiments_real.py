@@ -75,8 +75,19 @@ def test_grid_search_with_the_queue(built_copy, real_data, dvc):
     }
     assert len(grid) == 4
     (show,) = readme_commands("dvc exp show --only-changed --drop 'Created|")
-    table = dvc(built_copy, *show, "--csv").stdout
-    assert "cv_loss" in table and "cv_acc" in table  # the ranking's columns
+    # as 120 columns show it (without a terminal DVC writes the whole table for its pager; --no-pager renders it):
+    # no line is wider, and no header is cut to `…` but the last column's (the changed stage dependencies)
+    table = dvc(built_copy, *show, "--no-pager", COLUMNS=120).stdout
+    assert max(map(len, table.splitlines())) <= 120, table
+    (header,) = [line.split() for line in table.splitlines() if line.split()[:1] == ["Experiment"]]
+    assert "…" not in header[:-1], table
+    assert {"train.learning_rate", "train.hidden_units", "cv_loss", "cv_acc"} <= set(header), table
+    for run in runs:  # each experiment's row shows its grid values and its CV figures
+        (row,) = [line for line in table.splitlines() if f"[{run['name']}]" in line]
+        cells = row.split("]", 1)[1].split()
+        train = run["data"]["params"]["params.yaml"]["data"]["train"]
+        cv = run["data"]["metrics"]["reports/crossval.json"]["data"]
+        assert {str(train["learning_rate"]), str(train["hidden_units"]), f"{cv['cv_loss']:.5g}"} <= set(cells), row
     cv_losses = [r["data"]["metrics"]["reports/crossval.json"]["data"]["cv_loss"] for r in runs]
     assert len(set(cv_losses)) == 4
     # chosen on the validation folds, never on the test split

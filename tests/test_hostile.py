@@ -725,52 +725,6 @@ def test_fresh_clone_builds_clean_and_resets_to_the_baseline(tiny_built, tiny_tr
     assert load_model(clone / "models" / "model.npz").metadata["train"]["learning_rate"] == 0.01
 
 
-def test_readme_grid_table_fits_120_columns(tiny_copy, tiny_tree, root, dvc):
-    """The README's grid, its lines run verbatim (the whole 2×2 grid, on the tiny project's 8 × 8 photos to stay
-    fast), then its `dvc exp show --…` line at COLUMNS=120: each experiment's row shows the values of the
-    parameters the grid varies and the headline metrics that differ, and no cell or header is cut to `…` but the
-    last column's (the changed stage dependencies)."""
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
-    env |= {"PYTHONPATH": str(tiny_copy), "SIGN_DIGITS_DATA": str(tiny_tree), "DVC_NO_ANALYTICS": "1"}
-
-    def run(line, **extra):
-        result = subprocess.run(["bash", "-c", line], cwd=tiny_copy, env=env | extra, capture_output=True, text=True)
-        assert result.returncode == 0, line + "\n" + result.stdout + result.stderr
-        return result.stdout
-
-    queue = readme_line(root, "dvc exp run --queue")
-    varied = re.findall(r"-S '?train\.(\w+)=", queue)
-    run(queue)
-    run(readme_line(root, "dvc queue start"))
-    for _ in range(600):
-        status = run("dvc queue status")
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(1)
-    assert "Failed" not in status, status
-    # without a terminal DVC writes the whole table for its pager; --no-pager renders it as 120 columns show it
-    table = run(readme_line(root, "dvc exp show --only-changed --drop 'Created|") + " --no-pager", COLUMNS="120")
-    assert max(map(len, table.splitlines())) <= 120, table
-    (header,) = [line.split() for line in table.splitlines() if line.split()[:1] == ["Experiment"]]
-    assert "…" not in header[:-1], table  # only the last column, the changed stage dependencies, may be cut
-    # the headline metrics that differ between rows (on the tiny photos the accuracies often tie), cv_loss among them
-    accuracies = [column for column in header if column.startswith(("cv_", "test_"))]
-    assert "cv_loss" in accuracies and all(f"train.{key}" in header for key in varied), header
-    runs = [
-        (exp["name"], exp["revs"][0]["data"])
-        for commit in json.loads(dvc(tiny_copy, "exp", "show", "--json").stdout)
-        for exp in commit.get("experiments") or []
-    ]
-    assert len(runs) == 4
-    for name, data in runs:
-        train = data["params"]["params.yaml"]["data"]["train"]
-        metrics = {key: value for file in data["metrics"].values() for key, value in file["data"].items()}
-        (row,) = [line for line in table.splitlines() if f"[{name}]" in line]
-        cells = row.split("]", 1)[1].split()
-        assert all(str(train[key]) in cells for key in varied), row
-        assert all(f"{metrics[column]:.5g}" in cells for column in accuracies), row
-
-
 # --- kills: a stage stopped part-way leaves the previous results, and nothing DVC would hash ---------------------
 KILLED_WHILE_WRITING = """
 import os, pathlib, signal
