@@ -29,7 +29,7 @@ def out_of_fold(project):
 
 def test_compare_two_experiments_and_refuse_other_splits(built_copy, real_data, dvc, compare):
     project = built_copy
-    dvc(project, "exp", "run", "-n", "fast", "-S", "train.learning_rate=0.1", SIGN_DIGITS_DATA=real_data)
+    dvc(project, "exp", "run", "-n", "fast", "-S", "train.learning_rate=0.01", SIGN_DIGITS_DATA=real_data)
     true, fast = out_of_fold(project)
     dvc(project, "exp", "run", "-n", "small", "-S", "train.hidden_units=4", SIGN_DIGITS_DATA=real_data)
     _, small = out_of_fold(project)

@@ -710,8 +710,8 @@ def test_fresh_clone_builds_clean_and_resets_to_the_baseline(tiny_built, tiny_tr
     (clone / "dvc.lock").write_text(lock.replace(model_hash, "0123456789abcdef0123456789abcdef"))
     git(clone, "commit", "-q", "-am", "the baseline as another machine committed it")
 
-    dvc(clone, "exp", "run", "-S", "train.learning_rate=0.05", SIGN_DIGITS_DATA=tiny_tree)
-    assert "learning_rate: 0.05" in (clone / "params.yaml").read_text()
+    dvc(clone, "exp", "run", "-S", "train.learning_rate=0.003", SIGN_DIGITS_DATA=tiny_tree)
+    assert "learning_rate: 0.003" in (clone / "params.yaml").read_text()
     reset = readme_line(root, "git checkout -- params.yaml")
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
     env |= {"PYTHONPATH": str(clone), "SIGN_DIGITS_DATA": str(tiny_tree), "DVC_NO_ANALYTICS": "1"}
@@ -722,7 +722,7 @@ def test_fresh_clone_builds_clean_and_resets_to_the_baseline(tiny_built, tiny_tr
     assert dvc(clone, "status").stdout.split() == ["source:", "always", "changed"]  # nothing else to do
     from signdigits.modelfile import load_model
 
-    assert load_model(clone / "models" / "model.npz").metadata["train"]["learning_rate"] == 0.01
+    assert load_model(clone / "models" / "model.npz").metadata["train"]["learning_rate"] == 0.001
 
 
 # --- kills: a stage stopped part-way leaves the previous results, and nothing DVC would hash ---------------------

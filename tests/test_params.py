@@ -259,7 +259,7 @@ def test_batch_norm_needs_the_cnn(tmp_path):
 
 
 def test_absurd_memory_is_refused_before_anything_runs(tmp_path):
-    path = write_params(tmp_path, **{"ingest.image_size": 256, "train.hidden_units": 65536})
+    path = write_params(tmp_path, **{"ingest.image_size": 256, "train.hidden_units": 65536, "train.optimizer": "sgd"})
     with pytest.raises(UsageError) as raised:
         load_params("split", path)
     assert "ingest.image_size = 256 and train.hidden_units = 65536 need about 32 GiB to train (limit 4 GiB)" in str(
@@ -271,7 +271,7 @@ def test_absurd_memory_is_refused_before_anything_runs(tmp_path):
 def test_the_memory_estimate_counts_the_arrays_of_the_network_built(model):
     """Adam keeps two arrays per array of the network, plain SGD none: the estimates differ by exactly what the
     built network holds, twice, 4 bytes a value."""
-    train = defaults("train") | {"model": model, "activation": "relu", "batch_norm": model == "cnn"}
+    train = defaults("train") | {"model": model, "optimizer": "sgd", "batch_norm": model == "cnn"}
     net = build_model(train, 28 * 28, 10)
     held = sum(array.size for array in (net.params | net.running).values())
     adam = training_memory(train | {"optimizer": "adam"}, 28)

@@ -28,8 +28,8 @@ def test_history_round_trip_through_dvclive(tmp_path, monkeypatch):
 def test_params_choose_the_network(root):
     params = load_params("train", root / "params.yaml")
     net = build_model(params, 784, 2)
-    assert isinstance(net, MLP) and (net.n_hidden, net.n_outputs, net.activation) == (128, 1, "sigmoid")
-    cnn = build_model(params | {"model": "cnn", "activation": "relu"}, 784, 10)
+    assert isinstance(net, MLP) and (net.n_hidden, net.n_outputs, net.activation) == (128, 1, "relu")
+    cnn = build_model(params | {"model": "cnn"}, 784, 10)
     assert isinstance(cnn, CNN) and (cnn.channels, cnn.n_hidden, cnn.n_outputs) == (params["conv_channels"], 128, 10)
 
 

@@ -151,7 +151,7 @@ def test_the_experiment_table_fits_120_columns(built_copy, real_data, dvc, git):
     and one for each headline metric (dropped only where every row has the same value: what --only-changed means),
     each with the row's value; the params and metrics columns are not cut to `…`."""
     project = built_copy
-    changes = ("train.hidden_units=4", "train.learning_rate=0.05")
+    changes = ("train.hidden_units=4", "train.learning_rate=0.003")
     for change in changes:
         dvc(project, "exp", "run", "-S", change, SIGN_DIGITS_DATA=real_data)
         git(project, "checkout", "--", "params.yaml")
