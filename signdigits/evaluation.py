@@ -73,10 +73,10 @@ def other_digits(raw_images, raw_labels, classes: list[str], pixel_scale: float)
 
 def refusal_report(net, X_test, y_test, predictions: Predictions, X_others) -> dict:
     """reports/refusal.json: the share of photos the model refuses among the clean test photos, synthetic
-    non-hands (seed NON_HANDS_SEED) and photos of the digits it was not trained on (``X_others``, None: none), and
-    how well its score tells the test photos from each of the others (AUROC), and its accuracy on the test photos
-    it answers. Without a refusal threshold (cross-validation off) only flat images are refused, and there is no
-    score."""
+    non-hands (seed NON_HANDS_SEED) and photos of the digits it was not trained on (``X_others``, None: none),
+    and how well its score tells the test photos from each of the others (AUROC), and its accuracy on the test
+    photos it answers (None if it refuses them all). Without a refusal threshold (cross-validation off) only flat
+    images are refused, and there is no score."""
     side = int(round(np.sqrt(net.n_inputs)))
     others = {"non_hands": non_hands(500, side, seed=NON_HANDS_SEED)}
     if X_others is not None:
@@ -94,7 +94,8 @@ def refusal_report(net, X_test, y_test, predictions: Predictions, X_others) -> d
                 report["auroc"][name] = round(calibration.ood_auroc(scores_in, scores_out), DECIMALS)
             report["refused"][name] = round(float(np.mean(refused(net, X, scores=scores_out))), DECIMALS)
     answered = ~predictions.refused
-    report["accuracy_answered"] = round(float(np.mean(predictions.y_pred[answered] == y_test[answered])), DECIMALS)
+    right = predictions.y_pred[answered] == y_test[answered]
+    report["accuracy_answered"] = round(float(np.mean(right)), DECIMALS) if answered.any() else None  # none answered
     return report
 
 

@@ -48,8 +48,8 @@ def test_ingest_values_of_a_tree(tmp_path, make_tree, bright_side):
     assert summary["content_sha256"] == expected_digest(root) and not summary["matches_pinned_upstream"]
     for row, label in zip(images.reshape(-1, 8, 8).astype(int), labels):
         side = bright_side[label]
-        bright = {"left": row[:, :3], "right": row[:, 5:], "top": row[:3]}[side]
-        dark = {"left": row[:, 5:], "right": row[:, :3], "top": row[5:]}[side]
+        bright = {"left": row[:, :3], "top": row[:3], "bottom": row[5:]}[side]
+        dark = {"left": row[:, 5:], "top": row[5:], "bottom": row[:3]}[side]
         assert bright.mean() > 200 and dark.mean() < 50, label
 
 

@@ -38,7 +38,7 @@ def test_ten_digit_configuration(built_copy, real_data, dvc, stages_run, exporte
     # params.yaml holds the effective values, and the table names every one the configuration changed
     params = yaml.safe_load((built_copy / "params.yaml").read_text())
     changed = {f"{s}.{k}" for s in params for k in params[s] if params[s][k] != baseline[s][k]}
-    assert {"filter.classes", "train.hidden_units", "train.photo_norm", "split.folds"} <= changed
+    assert {"filter.classes", "train.hidden_units", "train.weight_decay", "split.folds"} <= changed
     header = next(csv.reader(dvc(built_copy, "exp", "show", "--only-changed", "--csv").stdout.splitlines()))
     assert changed <= set(header), (changed, header)
     metrics = json.loads((built_copy / "reports/metrics.json").read_text())

@@ -15,6 +15,7 @@ from scipy.special import expit, softmax
 from signdigits import calibration
 from signdigits.cnn import CNN
 from signdigits.errors import UsageError
+from signdigits.evaluation import predict_split, refusal_report
 from signdigits.mlp import MLP
 from signdigits.modelfile import load_model, save_model
 from signdigits.network import TrainingConfig
@@ -77,6 +78,22 @@ def calibrated_model(tmp_path):
     path = tmp_path / "model.npz"
     save_model(net, path)
     return net, path, X
+@pytest.mark.filterwarnings("error")  # no "Mean of empty slice" on the way
+def test_a_model_that_refuses_every_test_photo_has_no_accuracy_of_the_answered(calibrated_model):
+    net, _, X = calibrated_model
+    y = np.arange(len(X)) % 3
+    split = {"X_test": X, "y_test": y}
+    answers = predict_split(net, split)
+    report = refusal_report(net, X, y, answers, None)
+    assert report["accuracy_answered"] == pytest.approx(np.mean(answers.y_pred == y), abs=1e-4)  # nothing refused
+    net.refusal = {"score": "mahalanobis", "threshold": 1e30}  # every photo refused
+    everything_refused = predict_split(net, split)
+    assert everything_refused.refused.all()
+    report = refusal_report(net, X, y, everything_refused, None)
+    assert report["refused"]["test"] == 1.0 and report["accuracy_answered"] is None
+    json.dumps(report, allow_nan=False)  # reports/refusal.json stays valid JSON
+
+
 
 
 def test_the_model_file_keeps_temperature_refusal_and_its_statistics(calibrated_model):

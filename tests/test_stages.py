@@ -18,10 +18,10 @@ def written(project):
 
 
 @pytest.fixture
-def tiny_project(tmp_path, copy_project, make_tree, set_params):
+def tiny_project(tmp_path, copy_project, make_tree, set_params, tiny_train):
     project = copy_project(tmp_path / "project")
     tree = make_tree(tmp_path / "tree", digits=("0", "5", "3"), per_digit=10)
-    set_params(project, ingest={"source": str(tree), "image_size": 8}, filter={"classes": ["5", "0"]})
+    set_params(project, ingest={"source": str(tree), "image_size": 8}, filter={"classes": ["5", "0"]}, train=tiny_train)
     return project
 
 

@@ -15,13 +15,13 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_edit_rerun_and_diff(built_copy, real_data, dvc, stages_run, set_params, tmp_path):
     project = built_copy
-    set_params(project, train={"learning_rate": 0.05})
+    set_params(project, train={"learning_rate": 0.003})
     result = dvc(project, "repro", SIGN_DIGITS_DATA=real_data)
     assert stages_run(result.stdout) == ["source", "crossval", "audit", "train", "evaluate"]  # not the data stages
 
     params_diff = dvc(project, "params", "diff", "--json").stdout
     change = json.loads(params_diff)["params.yaml"]["train.learning_rate"]
-    assert (change["old"], change["new"]) == (0.01, 0.05)
+    assert (change["old"], change["new"]) == (0.001, 0.003)
 
     # the declared metrics are the headline figures, each listed once (DVCLive's summary is not declared)
     diff = json.loads(dvc(project, "metrics", "diff", "--all", "--json").stdout)
@@ -116,15 +116,15 @@ def changed_lines(git, project, path):
 
 def test_experiment_run_and_show(built_copy, real_data, dvc, git):
     project = built_copy
-    dvc(project, "exp", "run", "-n", "lr-high", "-S", "train.learning_rate=0.1", SIGN_DIGITS_DATA=real_data)
+    dvc(project, "exp", "run", "-n", "lr-high", "-S", "train.learning_rate=0.01", SIGN_DIGITS_DATA=real_data)
     # DVC rewrote params.yaml with the new value; the layout makes that the only line it changed
-    assert changed_lines(git, project, "params.yaml") == ["-  learning_rate: 0.01", "+  learning_rate: 0.1"]
+    assert changed_lines(git, project, "params.yaml") == ["-  learning_rate: 0.001", "+  learning_rate: 0.01"]
     table = json.loads(dvc(project, "exp", "show", "--json").stdout)
     experiments = [exp for commit in table for exp in (commit.get("experiments") or [])]
     names = [exp.get("name") for exp in experiments]
     assert "lr-high" in names
     run = next(exp for exp in experiments if exp.get("name") == "lr-high")["revs"][0]["data"]
-    assert run["params"]["params.yaml"]["data"]["train"]["learning_rate"] == 0.1
+    assert run["params"]["params.yaml"]["data"]["train"]["learning_rate"] == 0.01
     assert "test_acc" in run["metrics"]["reports/metrics.json"]["data"]
     assert "lr-high" in dvc(project, "exp", "show", "--no-pager", "--csv").stdout
 
