@@ -170,7 +170,7 @@ def main():
         noop = [repro(project) for _ in range(repeats)]
         edit = []
         for run_number in range(repeats):
-            set_learning_rate(project, round(0.02 + 0.01 * run_number, 2))
+            set_learning_rate(project, round(0.0005 * (3 + run_number), 4))  # 0.002, 0.0025, …: Adam's scale
             edit.append(repro(project))
         timings = {name: [stage_alone(project, name) for _ in range(3)] for name in RERUN}
         alone = {name: statistics.median(seconds for seconds, _ in runs) for name, runs in timings.items()}
