@@ -1,4 +1,4 @@
-"""Past the seed, on the real data: the ten-digit configuration and the grid search exactly as the README
+"""Other configurations, on the real data: the ten-digit configuration and the grid search exactly as the README
 gives them, and sharing the artifacts through a DVC remote."""
 
 import csv

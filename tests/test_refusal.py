@@ -78,6 +78,8 @@ def calibrated_model(tmp_path):
     path = tmp_path / "model.npz"
     save_model(net, path)
     return net, path, X
+
+
 @pytest.mark.filterwarnings("error")  # no "Mean of empty slice" on the way
 def test_a_model_that_refuses_every_test_photo_has_no_accuracy_of_the_answered(calibrated_model):
     net, _, X = calibrated_model
@@ -92,8 +94,6 @@ def test_a_model_that_refuses_every_test_photo_has_no_accuracy_of_the_answered(c
     report = refusal_report(net, X, y, everything_refused, None)
     assert report["refused"]["test"] == 1.0 and report["accuracy_answered"] is None
     json.dumps(report, allow_nan=False)  # reports/refusal.json stays valid JSON
-
-
 
 
 def test_the_model_file_keeps_temperature_refusal_and_its_statistics(calibrated_model):

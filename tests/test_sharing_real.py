@@ -24,7 +24,10 @@ def test_a_grid_shared_across_machines(built_copy, real_data, tmp_path, git, dvc
     git(team, "push", "-q", "origin", "main")
     dvc(team, "push")
 
-    shares = {"machine-1": ("lr-02", "train.learning_rate=0.02"), "machine-2": ("hidden-64", "train.hidden_units=64")}
+    shares = {
+        "machine-1": ("lr-0.003", "train.learning_rate=0.003"),
+        "machine-2": ("hidden-64", "train.hidden_units=64"),
+    }
     models = {}
     for machine, (name, change) in shares.items():
         here = clone(origin, tmp_path / machine)
