@@ -20,6 +20,7 @@ LONG_LINES = {
     "ten-digits": [
         CLASSES,
         *"train.hidden_units=512 train.augment_shift=2 train.lr_decay=0.02 train.weight_decay=0.0003".split(),
+        "train.augment_perturb=[rotate,shift,scale,brighten,darken,contrast,gamma,noise,blur,occlude]",
     ],
     "course": [
         *"train.activation=sigmoid train.optimizer=sgd train.learning_rate=0.01".split(),
