@@ -21,10 +21,10 @@ from threadpoolctl import threadpool_info
 
 from signdigits.choices import DIGITS
 from signdigits.crossval import calibrate, cross_validate, robustness_table
-from signdigits.evaluation import confidence_of_prediction, predict_split, refusal_report, robustness_on_test
+from signdigits.evaluation import predict_split, refusal_report, robustness_on_test
 from signdigits.perturbations import FAMILIES, mirror, non_hands, random_perturbations
 from signdigits.preprocess import stratified_folds
-from signdigits.refusal import fit_stats, refused
+from signdigits.refusal import fit_stats
 from signdigits.robustness import HEADLINE_SEVERITIES, robust_accuracy
 from signdigits.training import train
 
@@ -74,12 +74,9 @@ def honesty_under_mixed_changes(nets, X, y, folds, calibrated: dict) -> dict:
         rows, training = folds == fold, folds != fold
         net.temperature, net.refusal = calibrated["temperature"], {"score": score, "threshold": threshold}
         net.ood_stats = fit_stats(net, X[training], y[training], score)
-        with net.blas_threads():
-            Z = net.logits(X_mixed[rows])
-            predicted = net.classes(Z)
-            confidence = confidence_of_prediction(net.probabilities(Z), predicted)
-            is_refused[rows] = refused(net, X_mixed[rows], Z)
-        right[rows], sure[rows] = predicted == y[rows], confidence >= SURE
+        answers = predict_split(net, {"X_test": X_mixed[rows]})  # as evaluate answers the test photos
+        right[rows], sure[rows] = answers.y_pred == y[rows], answers.confidence >= SURE
+        is_refused[rows] = answers.refused
     answered = ~is_refused
     return {
         "accuracy": float(np.mean(right)),
