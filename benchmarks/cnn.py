@@ -137,10 +137,11 @@ class TorchTwin:
                 return float(torch.nn.functional.cross_entropy(Z, y_all)), float((Z.argmax(1) == y_all).float().mean())
 
         scores()
+        augment = None if config.augment is None else config.augment(X)
         for epoch in range(config.epochs):
             for group in self.optimizer.param_groups:
                 group["lr"] = config.rate(epoch)
-            X_epoch = X_plain if config.augment is None else self.images((config.augment(X, net.rng) - mean) / scale)
+            X_epoch = X_plain if augment is None else self.images((augment(net.rng) - mean) / scale)
             order = torch.from_numpy(net.rng.permutation(len(X)))
             self.model.train()
             for first in range(0, len(X), config.batch_size):

@@ -6,27 +6,34 @@ For each model (the default params; the README's ``dvc exp run -n course`` line,
 was, the reference the default is measured against; its ``-n ten-digits`` and ``-n ten-digits-cnn`` lines), the
 pipeline's own functions run in this process on the real photos, as the stages run them: cross-validation (clean
 accuracy, accuracy under the perturbation suite, temperature, refusal threshold), the final training, and evaluate's
-figures on the test split. Every figure is printed beside its goal. Cost is measured on identical work in the same
-run: the stages' work without the robustness measurements (training and scoring the folds, training the final model,
-predicting the test split) against the same with them.
+figures on the test split. Stage train itself runs as `dvc repro` runs it, in a process of its own, which gives its
+time and peak memory (the CNN's cost goals). Every figure is printed beside its goal. Cost is measured on identical
+work in the same run: the stages' work without the robustness measurements (training and scoring the folds, training
+the final model, predicting the test split) against the same with them.
 """
 
 import argparse
 import resource
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
-from common import readme_configuration, real_photos, real_split
+import yaml
+from common import ROOT, environment, readme_configuration, real_photos, real_split
 from threadpoolctl import threadpool_info
 
 from signdigits.choices import DIGITS
 from signdigits.crossval import calibrate, cross_validate, robustness_table
 from signdigits.evaluation import predict_split, refusal_report, robustness_on_test
+from signdigits.files import write_outputs
+from signdigits.modelfile import load_model
 from signdigits.perturbations import FAMILIES, mirror, non_hands, random_perturbations
 from signdigits.preprocess import stratified_folds
 from signdigits.refusal import fit_stats
 from signdigits.robustness import HEADLINE_SEVERITIES, robust_accuracy
-from signdigits.training import train
 
 MODELS = {
     "default": None,
@@ -86,6 +93,31 @@ def honesty_under_mixed_changes(nets, X, y, folds, calibrated: dict) -> dict:
     }
 
 
+def train_stage(params: dict, X_train, y_train, calibrated: dict):
+    """Stage train as `dvc repro` runs it, in a process of its own, in a temporary folder holding what it reads
+    (these params, the training rows, the calibration that cross-validation chose): (the model it wrote, its wall-clock
+    seconds with the interpreter's start and its imports, its peak memory in MiB: the process's maximum resident
+    set, as the kernel counts it for a finished child)."""
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        meta = {"classes": params["filter"]["classes"], "image_size": params["ingest"]["image_size"]}
+        write_outputs(
+            {
+                folder / "params.yaml": yaml.safe_dump(params),
+                folder / "data/split/meta.json": meta,
+                folder / "data/split/X_train.npy": X_train,
+                folder / "data/split/y_train.npy": y_train,
+                folder / "reports/calibration.json": calibrated,
+            }
+        )
+        command = [sys.executable, str(ROOT / "stages" / "train.py")]
+        start = time.perf_counter()
+        subprocess.run(command, cwd=folder, env=environment(ROOT), check=True)
+        seconds = time.perf_counter() - start
+        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest finished child's
+        return load_model(folder / "models" / "model.npz"), seconds, peak_mib
+
+
 def measure(name: str) -> dict:
     """Every figure of one model, and the seconds of its core work and of the robustness work."""
     params = readme_configuration(MODELS[name])
@@ -103,13 +135,7 @@ def measure(name: str) -> dict:
     seconds["cross-validation's robustness and calibration"] = time.perf_counter() - start
     honesty = honesty_under_mixed_changes(nets, X_train, y_train, folds, calibrated)  # the benchmark's, not a stage's
 
-    start = time.perf_counter()
-    net, _ = train(train_params, X_train, y_train, n_classes=len(classes), label=None)
-    seconds["final training"] = time.perf_counter() - start
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    net.temperature = calibrated["temperature"]
-    net.refusal = {key: calibrated["refusal"][key] for key in ("score", "threshold")}
-    net.ood_stats = fit_stats(net, X_train, y_train, net.refusal["score"])
+    net, seconds["final training (stage train)"], peak_mib = train_stage(params, X_train, y_train, calibrated)
 
     split = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
     start = time.perf_counter()
@@ -200,9 +226,9 @@ def report(name: str, figures: dict) -> None:
     else:
         row("with robustness / without", f"{ratio:.2f}")
     if name == "ten-digits-cnn":
-        final, mib = seconds["final training"], figures["peak_mib"]
-        row("final training", f"{final:.1f} s", f"≤ {CNN_SECONDS_GOAL:.0f} s", final <= CNN_SECONDS_GOAL)
-        row("peak memory (process)", f"{mib:.0f} MiB", f"≤ {CNN_MIB_GOAL:.0f} MiB", mib <= CNN_MIB_GOAL)
+        final, mib = seconds["final training (stage train)"], figures["peak_mib"]
+        row("stage train", f"{final:.1f} s", f"≤ {CNN_SECONDS_GOAL:.0f} s", final <= CNN_SECONDS_GOAL)
+        row("stage train, peak memory", f"{mib:.0f} MiB", f"≤ {CNN_MIB_GOAL:.0f} MiB", mib <= CNN_MIB_GOAL)
 
 
 def main():

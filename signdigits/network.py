@@ -15,7 +15,7 @@ statistics) live in ``running``, beside ``params``. Everything else lives here, 
   ``predict_proba`` and ``predict`` are the two composed. ``loss`` and ``gradients`` are training's, with the
   dropout mask and batch normalisation's batch statistics a training step uses;
 - one output: sigmoid with binary cross-entropy; K ≥ 2 outputs: softmax with categorical cross-entropy. Both
-  give the same output error, dL/dZ = (A − Y) / N (see ``_output_error``);
+  give the same output error, dL/dZ = (A − Y) / N (see ``output_error``);
 - the loss is computed from the logits (softplus / log-sum-exp): no probability is clipped, nothing overflows;
 - ``photo_norm``: each photo (row) x is first scaled by its own mean and spread, x ← (x − mean(x)) /
   √(var(x) + PHOTO_EPSILON): a brighter or darker room, or a flatter or harsher light, changes a photo's mean and
@@ -104,9 +104,10 @@ class TrainingConfig:
     param of the same name (``training.training_config`` builds it from the params; docs/model.md explains each).
     The learning rate of epoch e (counted from 0) is learning_rate / (1 + lr_decay · e); ``dropout`` is the
     probability of dropping a unit of the last hidden layer (0: none); each epoch adds round(outlier_exposure · N)
-    images that are no hands (outlier exposure, see the module docstring). The functions: ``augment(X, rng)``, if
-    given, returns the epoch's (randomly altered) copy of the training rows; ``outliers(n, side, rng)`` returns n
-    images of side² pixels that are no hands."""
+    images that are no hands (outlier exposure, see the module docstring). The functions: ``augment(X)``, if
+    given, is called once with the training rows X, and returns a function of the model's generator that returns
+    each epoch's (randomly altered) copy of them; ``outliers(n, side, rng)`` returns n images of side² pixels that
+    are no hands."""
 
     epochs: int = 100
     batch_size: int = 32
@@ -231,14 +232,16 @@ class Network:
     def features(self, X):
         """The last hidden layer's activations (N, n_hidden) (the MLP's hidden layer, the CNN's dense layer), as
         prediction computes them: what the Mahalanobis score of refusal.py measures distances in."""
-        X0 = self._input(X)
-        chunks = [self._last_hidden(self._forward(X0[i : i + self.CHUNK])[0]) for i in range(0, len(X0), self.CHUNK)]
-        return np.concatenate(chunks) if chunks else np.zeros((0, self.n_hidden), self.dtype)
+        return self._in_chunks(self._input(X), lambda cache, Z: self._last_hidden(cache), self.n_hidden)
 
     def _logits(self, X0):
-        """Z of the last layer for every row of X0 (rows prepared by ``_input``), CHUNK rows at a time."""
-        chunks = [self._forward(X0[i : i + self.CHUNK])[1] for i in range(0, len(X0), self.CHUNK)]
-        return np.concatenate(chunks) if chunks else np.zeros((0, self.n_outputs), self.dtype)
+        """Z of the last layer for every row of X0 (rows prepared by ``_input``)."""
+        return self._in_chunks(X0, lambda cache, Z: Z, self.n_outputs)
+
+    def _in_chunks(self, X0, part, width):
+        """``part(cache, Z)`` of a prediction's forward pass (N, width), CHUNK rows of X0 at a time."""
+        parts = [part(*self._forward(X0[i : i + self.CHUNK])) for i in range(0, len(X0), self.CHUNK)]
+        return np.concatenate(parts) if parts else np.zeros((0, width), self.dtype)
 
     def _output(self, Z):
         return sigmoid(Z) if self.binary else softmax(Z)
@@ -282,7 +285,7 @@ class Network:
         Z, y = self._logits(X0), np.asarray(y)
         return self._cross_entropy(Z, self._targets(y, Z.dtype)), float(np.mean(self.classes(Z) == y))
 
-    def _output_error(self, Z, Y):
+    def output_error(self, Z, Y):
         """dL/dZ of the last layer for a batch with targets Y. For sigmoid + BCE, dL/dA = (A − Y) / (A (1 − A))
         and dA/dZ = A (1 − A); for softmax + CE the Jacobian of softmax collapses the same way: both give
         dZ = (A − Y) / N (the 1/N because the loss is a mean over the batch)."""
@@ -305,7 +308,7 @@ class Network:
         """``gradients`` for rows X0 already prepared by ``_input`` and targets Y from ``_targets``: a training step's
         forward pass (see ``_forward``'s ``training``)."""
         cache, Z = self._forward(X0, keep, training=True)
-        grads = self._backward(cache, self._output_error(Z, Y))  # back through the layers
+        grads = self._backward(cache, self.output_error(Z, Y))  # back through the layers
         if weight_decay:  # d/dW of (λ/2)‖W‖² is λW
             for name in self.WEIGHTS:
                 grads[name] = grads[name] + weight_decay * self.params[name]
@@ -349,11 +352,12 @@ class Network:
         if validation is not None:
             validation = self._input(validation[0]), np.asarray(validation[1])
         step = make_optimizer(config.optimizer, self.params, config.momentum)
+        augment = None if config.augment is None else config.augment(X)
         untrained_loss, _ = self._scores(X0, y)
         n_outliers = int(round(config.outlier_exposure * len(X)))
         for epoch in range(config.epochs):
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging epoch is caught just below
-                X0_epoch = X0 if config.augment is None else self._input(config.augment(X, self.rng))
+                X0_epoch = X0 if augment is None else self._input(augment(self.rng))
                 Y_epoch = Y
                 if n_outliers:
                     side = int(round(np.sqrt(self.n_inputs)))

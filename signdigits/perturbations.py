@@ -406,11 +406,13 @@ def random_perturbations(
     families: Sequence[str] = FAMILIES,
     max_severity: int = 3,
     clean_share: float = 0.5,
+    masks: np.ndarray | None = None,
 ) -> np.ndarray:
     """Training augmentation: each image left as it is with probability ``clean_share``, otherwise changed by one
     family drawn uniformly from ``families`` at a strength t drawn uniformly in [0, 1]: the family's parameter
     IDENTITY + t (SEVERITIES[family][max_severity − 1] − IDENTITY), from no change (t = 0) to severity
-    ``max_severity`` (t = 1); mirror, which has no strength, is simply applied. All draws come from ``rng``."""
+    ``max_severity`` (t = 1); mirror, which has no strength, is simply applied. All draws come from ``rng``.
+    ``masks``: background_mask(X), if already computed (occlude, background)."""
     for family in families:
         _check_family(family)
     if max_severity not in (1, 2, 3, 4, 5):
@@ -427,7 +429,7 @@ def random_perturbations(
             continue
         identity, target = IDENTITY[family], SEVERITIES[family][max_severity - 1]
         values = identity + strengths[rows] * (target - identity)
-        out[rows] = _apply(X[rows], family, values, rng)
+        out[rows] = _apply(X[rows], family, values, rng, None if masks is None else masks[rows])
     return out
 
 

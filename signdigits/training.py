@@ -27,30 +27,47 @@ def augmenter(
     families: tuple[str, ...] = (),
     severity: int = 3,
 ):
-    """The ``augment`` argument of Network.fit for the train.augment_* params (None when there is nothing to do):
-    the images moved, turned and zoomed (``random_transforms``); then each mirrored with probability 1/2 if
-    ``mirror``; then, if ``background``, each with probability 1/2 given another background
+    """The ``augment`` argument of Network.fit for the train.augment_* params (None when there is nothing to do): a
+    function of the training rows X that returns the function of the epoch's generator ``rng`` giving the epoch's
+    copy of X: the images moved, turned and zoomed (``random_transforms``); then each mirrored with probability
+    1/2 if ``mirror``; then, if ``background``, each with probability 1/2 given another background
     (perturbations.background) at a strength drawn uniformly in [0, 1]; then each altered by
-    perturbations.random_perturbations with ``families`` up to ``severity``."""
+    perturbations.random_perturbations with ``families`` up to ``severity``.
+
+    The photos' background masks, which another background and an occlusion need, are found once per training
+    set, for the rows and for their mirror images, when the epochs do not move, turn or zoom them: finding them
+    takes most of the perturbations' time. Images that move are new each epoch, and so are their masks."""
     geometric = bool(max_shift or max_rotate or max_zoom)
     if not (geometric or mirror or background or families):
         return None
+    needs_masks = background or bool({"occlude", "background"} & set(families))
 
-    def augment(X, rng):
-        if geometric:
-            X = transform_images(X, *random_transforms(len(X), max_shift, max_rotate, max_zoom, rng))
-        if mirror:
-            flipped = rng.random(len(X)) < 0.5
-            X = np.where(flipped[:, None], perturbations.mirror(X), X)
-        if background:
-            rows = np.flatnonzero(rng.random(len(X)) < 0.5)
-            X = X.copy()
-            X[rows] = perturbations.background(X[rows], rng.random(len(rows)), rng)
-        if families:
-            X = perturbations.random_perturbations(X, rng, families, severity)
-        return X
+    def for_rows(X):
+        masks = mirrored_masks = None
+        if needs_masks and not geometric:
+            masks = perturbations.background_mask(X)
+            mirrored_masks = perturbations.background_mask(perturbations.mirror(X)) if mirror else None
 
-    return augment
+        def augment(rng):
+            images, epoch_masks = X, masks
+            if geometric:
+                images = transform_images(images, *random_transforms(len(images), max_shift, max_rotate, max_zoom, rng))
+            if mirror:
+                flipped = rng.random(len(images))[:, None] < 0.5
+                images = np.where(flipped, perturbations.mirror(images), images)
+                epoch_masks = None if masks is None else np.where(flipped, mirrored_masks, masks)
+            if background:
+                rows = np.flatnonzero(rng.random(len(images)) < 0.5)
+                row_masks = None if epoch_masks is None else epoch_masks[rows]
+                images = images.copy()
+                images[rows] = perturbations.background(images[rows], rng.random(len(rows)), rng, row_masks)
+            if families:
+                images = perturbations.random_perturbations(images, rng, families, severity, masks=epoch_masks)
+            return images
+
+        return augment
+
+    return for_rows
 
 
 def training_config(params) -> TrainingConfig:

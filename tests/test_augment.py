@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from signdigits import perturbations as P
 from signdigits.augment import random_transforms, transform_images
 from signdigits.training import augmenter
 
@@ -17,7 +18,7 @@ def test_each_image_moves_by_its_own_shift_within_range():
     side, n, s = 9, 200, 2
     X = np.zeros((n, side, side), np.float32)
     X[:, 4, 4] = 1.0  # one bright pixel in the centre of a dark image
-    moved = augmenter(s)(X.reshape(n, -1), np.random.default_rng(0)).reshape(n, side, side)
+    moved = augmenter(s)(X.reshape(n, -1))(np.random.default_rng(0)).reshape(n, side, side)
     offsets = set()
     for image in moved:
         (r,), (c,) = np.nonzero(image)
@@ -28,8 +29,8 @@ def test_each_image_moves_by_its_own_shift_within_range():
 
 def test_a_move_repeats_the_edge_and_is_seeded():
     X = np.arange(16, dtype=np.float32).reshape(1, 16)
-    a = augmenter(1)(np.repeat(X, 50, axis=0), np.random.default_rng(3))
-    b = augmenter(1)(np.repeat(X, 50, axis=0), np.random.default_rng(3))
+    a = augmenter(1)(np.repeat(X, 50, axis=0))(np.random.default_rng(3))
+    b = augmenter(1)(np.repeat(X, 50, axis=0))(np.random.default_rng(3))
     np.testing.assert_array_equal(a, b)
     assert set(np.unique(a)) <= set(range(16))  # only existing pixel values: edges are repeated, no zeros added
     image = np.arange(25, dtype=np.float32).reshape(5, 5)
@@ -83,7 +84,7 @@ def test_random_transforms_cover_their_ranges_and_draw_nothing_for_a_zero_range(
 
 def test_augmenter_keeps_the_rows_type_and_is_off_at_zero():
     X = np.random.default_rng(6).random((3, 49)).astype(np.float32)
-    changed = augmenter(1, 15.0, 0.2)(X, np.random.default_rng(7))
+    changed = augmenter(1, 15.0, 0.2)(X)(np.random.default_rng(7))
     assert changed.dtype == X.dtype and changed.shape == X.shape and not np.array_equal(changed, X)
     assert augmenter(0) is None and augmenter(0, 0.0, 0.0) is None  # fit's "no augmentation"
 
@@ -96,13 +97,36 @@ def test_mirror_and_background_augmentation_change_what_they_say():
     hand[4:14, 5:9] = 0.3  # … and a dark, lopsided "hand"
     hand[4:7, 9:12] = 0.3
     X = np.repeat(hand.reshape(1, -1), 40, axis=0)
-    mirrored = augmenter(0, mirror=True)(X, np.random.default_rng(1))
+    mirrored = augmenter(0, mirror=True)(X)(np.random.default_rng(1))
     flipped = np.array([row.reshape(side, side)[:, ::-1].ravel() for row in X])
     same, flip = (mirrored == X).all(axis=1), (mirrored == flipped).all(axis=1)
     assert (same | flip).all() and 5 < flip.sum() < 35
-    changed = augmenter(0, background=True)(X, np.random.default_rng(2))
+    changed = augmenter(0, background=True)(X)(np.random.default_rng(2))
     untouched = (changed == X).all(axis=1)
     assert 5 < untouched.sum() < 35
     hand_pixels = hand.ravel() < 0.5
     np.testing.assert_array_equal(changed[:, hand_pixels], X[:, hand_pixels])
     assert (np.abs(changed[~untouched][:, ~hand_pixels] - 0.9).mean(axis=1) > 0).all()
+
+
+def test_masks_found_once_give_the_epochs_that_masks_found_every_epoch_give():
+    """Without moves, the augmenter finds the photos' background masks once, for the rows and their mirror images;
+    its epochs are those of the same draws with every mask found from the epoch's own images."""
+    side, n = 16, 30
+    rng = np.random.default_rng(8)
+    r, q = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
+    X = np.empty((n, side * side), np.float32)
+    for image in X:  # a light, unevenly lit wall and a dark, lopsided "hand" somewhere on it
+        wall = 0.9 - 0.1 * rng.random() * (q / side)
+        row, column = rng.integers(4, 12, 2)
+        hand = ((np.abs(r - row) < 4) & (np.abs(q - column) < 2)) | ((np.abs(r - row + 2) < 2) & (q - column == 2))
+        image[:] = np.where(hand, 0.25, wall).ravel() + rng.normal(0, 0.01, side * side)
+    families = ("occlude", "background", "blur")
+    for seed in range(3):
+        epoch = augmenter(0, mirror=True, families=families)(X)(np.random.default_rng(seed))
+        draws = np.random.default_rng(seed)
+        flipped = draws.random(n)[:, None] < 0.5
+        expected = np.where(flipped, P.mirror(X), X)
+        expected = P.random_perturbations(expected, draws, families, 3)  # masks found from the images themselves
+        np.testing.assert_array_equal(epoch, expected)
+        assert not np.array_equal(epoch, X)

@@ -235,7 +235,7 @@ def test_bit_for_bit_reproducible(batch_norm):
     weights = []
     for _ in range(2):
         net = CNN(64, 3, channels=(2,), n_hidden=4, seed=5, standardize=True, batch_norm=batch_norm)
-        shuffled = lambda rows, generator: rows[generator.permutation(len(rows))]  # noqa: E731
+        shuffled = lambda rows: lambda generator: rows[generator.permutation(len(rows))]  # noqa: E731
         net.fit(X, y, TrainingConfig(epochs=2, batch_size=8, learning_rate=0.01, optimizer="adam", augment=shuffled))
         weights.append({k: v.tobytes() for k, v in (net.params | net.running).items()})
     assert weights[0] == weights[1]

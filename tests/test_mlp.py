@@ -229,6 +229,6 @@ def test_augment_is_called_every_epoch_with_the_model_generator():
     X, y = separable(n=20)
     seen = []
     net = MLP(10, 4, 1, seed=0)
-    augment = lambda rows, rng: seen.append(rng is net.rng) or rows + 0.0  # noqa: E731
+    augment = lambda rows: lambda rng: seen.append(rng is net.rng) or rows + 0.0  # noqa: E731
     net.fit(X, y, TrainingConfig(epochs=3, batch_size=8, augment=augment))
     assert seen == [True, True, True]

@@ -64,4 +64,4 @@ def test_outlier_exposure_adds_non_hands_with_the_uniform_target():
         step = np.zeros_like(Z)
         step[index] = 1e-6
         numeric[index] = (loss(Z + step) - loss(Z - step)) / 2e-6
-    np.testing.assert_allclose(exposed._output_error(Z, Y), numeric, atol=1e-8)
+    np.testing.assert_allclose(exposed.output_error(Z, Y), numeric, atol=1e-8)
