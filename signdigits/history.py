@@ -5,7 +5,9 @@
 the last epoch's values, which DVCLive always writes but dvc.yaml does not declare: reports/crossval.json holds the
 same means as the headline metrics (docs/model.md, "Which figures are metrics"). The names are the history's
 columns: train_loss and train_accuracy (the mean over folds of each fold's training rows), val_loss and val_accuracy
-(the mean over the validation folds), and val_loss_std and val_accuracy_std (their standard deviation over folds).
+(the mean over the validation folds), val_loss_std and val_accuracy_std (their standard deviation over folds), and
+batch_loss (the mean over folds of the loss of each epoch's batches as they were trained: augmented photos, the
+non-hands of outlier exposure, dropout).
 """
 
 import shutil

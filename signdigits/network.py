@@ -87,13 +87,13 @@ class TrainingDiverged(UsageError):
     """The training loss exploded (see ``diverged``): a params problem, reported as a one-line error."""
 
 
-def diverged(train_loss, untrained_loss, params) -> bool:
-    """The divergence rule, checked after every epoch: training has diverged when the epoch's mean training
-    cross-entropy is not finite, or is more than DIVERGENCE_FACTOR (10) times the untrained network's (the same
-    loss on the same rows before the first step), or a parameter is no longer finite. Gradient descent at a
+def diverged(batch_loss, untrained_loss, params) -> bool:
+    """The divergence rule, checked after every epoch: training has diverged when the mean cross-entropy of the
+    epoch's batches is not finite, or is more than DIVERGENCE_FACTOR (10) times the untrained network's (over the
+    training rows before the first step), or a parameter is no longer finite. Gradient descent at a
     workable learning rate lowers the loss from where it started; ten times the starting loss means the steps
     overshoot (too large a learning rate) or the decay term dominates (too large a weight decay)."""
-    if not np.isfinite(train_loss) or train_loss > DIVERGENCE_FACTOR * untrained_loss:
+    if not np.isfinite(batch_loss) or batch_loss > DIVERGENCE_FACTOR * untrained_loss:
         return True
     return not all(np.isfinite(value).all() for value in params.values())
 
@@ -295,7 +295,7 @@ class Network:
         """dLoss/dθ for every θ in params, by backpropagation (same keys and shapes as params), of
         ``loss(X, y, weight_decay, keep, training=True)``. It is a training step's pass: batch normalisation's
         running statistics move towards this batch's."""
-        return self._gradients(self._input(X), self._targets(y, self.dtype), weight_decay, keep)
+        return self._gradients(self._input(X), self._targets(y, self.dtype), weight_decay, keep)[0]
 
     def dropout_mask(self, rows, dropout):
         """A fresh mask for ``rows`` rows of the last hidden layer: 0 for a dropped unit (probability ``dropout``),
@@ -312,13 +312,17 @@ class Network:
         if weight_decay:  # d/dW of (λ/2)‖W‖² is λW
             for name in self.WEIGHTS:
                 grads[name] = grads[name] + weight_decay * self.params[name]
-        return grads
+        return grads, Z
 
     # --- training ------------------------------------------------------------------------------------------
     def fit(self, X, y, config: TrainingConfig, *, validation=None, on_epoch=None):
-        """Mini-batch gradient descent as ``config`` says; returns the history, one row per epoch: epoch,
-        train_loss, train_accuracy, and val_loss, val_accuracy when ``validation`` = (X_val, y_val) is given
-        (losses without the weight-decay term).
+        """Mini-batch gradient descent as ``config`` says; returns the history, one row per epoch: epoch and
+        batch_loss, the mean loss of the epoch's batches as they were trained (the rows as augmented, with the
+        outliers and the dropout masks, each batch before its step); with ``validation`` = (X_val, y_val), also
+        train_loss and train_accuracy over the training rows as they are and val_loss and val_accuracy over the
+        validation rows, both as the epoch left the model: the pair of learning curves. The final training, which
+        keeps no curve, skips that pass over every training row (a fifth of a CNN's epoch). Losses are without
+        the weight-decay term.
 
         Each epoch visits the rows in an order drawn from the model's seeded generator, in batches of
         ``batch_size`` (the last batch is smaller, not dropped); gradients are averaged over the batch, and the
@@ -363,19 +367,22 @@ class Network:
                     side = int(round(np.sqrt(self.n_inputs)))
                     X0_epoch = np.concatenate([X0_epoch, self._input(config.outliers(n_outliers, side, self.rng))])
                     Y_epoch = np.concatenate([Y, np.full((n_outliers, Y.shape[1]), 1 / max(2, Y.shape[1]), Y.dtype)])
+                summed_loss = 0.0
                 for batch in batches(self.rng.permutation(len(X0_epoch)), config.batch_size):
                     keep = self.dropout_mask(len(batch), config.dropout)
-                    gradients = self._gradients(X0_epoch[batch], Y_epoch[batch], config.weight_decay, keep)
+                    gradients, Z = self._gradients(X0_epoch[batch], Y_epoch[batch], config.weight_decay, keep)
                     step(gradients, config.rate(epoch))
-                train_loss, train_accuracy = self._scores(X0, y)
-                row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_accuracy}
+                    summed_loss += self._cross_entropy(Z, Y_epoch[batch]) * len(batch)
+                row = {"epoch": epoch + 1, "batch_loss": summed_loss / len(X0_epoch)}
                 if validation is not None:
+                    train_loss, train_accuracy = self._scores(X0, y)
                     val_loss, val_accuracy = self._scores(*validation)
+                    row |= {"train_loss": train_loss, "train_accuracy": train_accuracy}
                     row |= {"val_loss": val_loss, "val_accuracy": val_accuracy}
-            if diverged(row["train_loss"], untrained_loss, self.params | self.running):
+            if diverged(row["batch_loss"], untrained_loss, self.params | self.running):
                 raise TrainingDiverged(
                     f"training diverged at epoch {epoch + 1}: the training loss went from {untrained_loss:.4g} "
-                    f"to {row['train_loss']:.4g}; the usual suspects are train.learning_rate "
+                    f"to {row['batch_loss']:.4g}; the usual suspects are train.learning_rate "
                     f"({config.learning_rate}, try it smaller) and train.weight_decay ({config.weight_decay})"
                 )
             yield row

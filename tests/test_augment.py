@@ -130,3 +130,27 @@ def test_masks_found_once_give_the_epochs_that_masks_found_every_epoch_give():
         expected = P.random_perturbations(expected, draws, families, 3)  # masks found from the images themselves
         np.testing.assert_array_equal(epoch, expected)
         assert not np.array_equal(epoch, X)
+
+
+def test_an_occlusion_covers_the_hand_where_the_move_took_it():
+    """With moves, each photo's background mask moves with it: an occluding square is centred on a pixel of the
+    hand as it lies in the moved photo (found from the same draws), not where it lay before the move."""
+    side, n = 24, 200
+    r, q = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
+    hand = (np.abs(r - 12) < 3) & (np.abs(q - 12) < 2)  # a small, dark "hand" amid a light wall
+    X = np.repeat(np.where(hand, 0.2, 0.9).reshape(1, -1).astype(np.float32), n, axis=0)
+    epoch = augmenter(4, mirror=True, families=("occlude",), severity=5)(X)(np.random.default_rng(0))
+    draws = np.random.default_rng(0)
+    flipped = draws.random(n)[:, None] < 0.5
+    moved = transform_images(np.where(flipped, P.mirror(X), X), *random_transforms(n, 4, 0.0, 0.0, draws))
+    moved_hands = moved.reshape(n, side, side) < 0.5
+    covered = 0
+    for before, after, moved_hand in zip(moved.reshape(n, side, side), epoch.reshape(n, side, side), moved_hands):
+        rows, columns = np.nonzero(before != after)
+        if len(rows) == 0:
+            continue  # left clean, or a square of the tone it covered
+        width = rows.max() - rows.min() + 1
+        centre = rows.min() + width // 2, columns.min() + width // 2  # as occlude places it
+        assert moved_hand[centre], "the square is centred off the moved hand"
+        covered += 1
+    assert covered > 50  # about half the photos are occluded

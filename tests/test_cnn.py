@@ -104,7 +104,8 @@ def test_batch_norm_history_and_prediction_use_the_running_statistics():
     rng = np.random.default_rng(6)
     X, y = rng.normal(size=(30, 64)), rng.integers(0, 3, 30)
     net = CNN(64, 3, channels=(3,), n_hidden=4, seed=0, dtype=np.float64, batch_norm=True)
-    history = net.fit(X, y, TrainingConfig(epochs=2, batch_size=8, learning_rate=0.01, optimizer="adam"))
+    config = TrainingConfig(epochs=2, batch_size=8, learning_rate=0.01, optimizer="adam")
+    history = net.fit(X, y, config, validation=(X, y))
     assert history[-1]["train_loss"] == pytest.approx(net.loss(X, y), rel=1e-12)
     assert abs(net.loss(X, y, training=True) - net.loss(X, y)) > 1e-6
 

@@ -83,7 +83,7 @@ def test_dropout_zero_changes_nothing_and_prediction_stays_deterministic(model):
     net = small(model, 1, np.float32)
     thinned = net.fit(X, y, TrainingConfig(**options, dropout=0.5))
     assert thinned != plain  # the masks changed the training
-    assert thinned[-1]["train_accuracy"] > 0.85  # and it still learns
+    assert np.mean(net.predict(X) == y) > 0.85  # and it still learns
     state = net.rng.bit_generator.state
     first = net.predict_proba(X)
     np.testing.assert_array_equal(net.predict_proba(X), first)  # no dropout when predicting …

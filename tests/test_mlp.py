@@ -157,7 +157,19 @@ def test_it_learns_a_separable_problem(classes, optimizer):
     rate = 0.1 if optimizer == "sgd" else 0.01
     history = net.fit(X, y, TrainingConfig(epochs=30, batch_size=16, learning_rate=rate, optimizer=optimizer))
     assert np.mean(net.predict(X) == y) == 1.0
-    assert history[-1]["train_loss"] < history[0]["train_loss"] / 3
+    assert history[-1]["batch_loss"] < history[0]["batch_loss"] / 3
+
+
+def test_an_epochs_batch_loss_is_the_mean_of_its_batches_losses_before_their_steps():
+    """batch_loss: each batch's loss as the network stood before that batch's step, weighted by its rows. With
+    one batch, the loss of the untrained network; with a learning rate of 0, every epoch's is that loss."""
+    X, y = separable(classes=3)
+    net = MLP(10, 8, 3, "tanh", seed=1)
+    untrained = net.loss(X, y)
+    [one] = MLP(10, 8, 3, "tanh", seed=1).fit(X, y, TrainingConfig(epochs=1, batch_size=len(X), learning_rate=0.1))
+    assert one["batch_loss"] == pytest.approx(untrained, rel=1e-6) and set(one) == {"epoch", "batch_loss"}
+    still = net.fit(X, y, TrainingConfig(epochs=3, batch_size=7, learning_rate=0.0))
+    assert [row["batch_loss"] for row in still] == pytest.approx([untrained] * 3, rel=1e-6)
 
 
 def test_same_params_and_data_give_identical_weights():
