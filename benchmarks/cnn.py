@@ -6,9 +6,10 @@ dependency of the project).
 
 1. ``CNN.fit`` against PyTorch on identical work: the same network, the same initial weights, the same epochs of
    the same (augmented) rows in the same batches (the configuration's batch size unless --batch-size is given),
-   the same dropout masks, Adam with the same settings, and after every epoch the same full pass over the
-   training rows (``fit``'s history: loss and accuracy). Same number of threads on both sides, one process, runs
-   alternating; the ratio ours / PyTorch of each pair, and its range over the repeats.
+   the same dropout masks, Adam with the same settings, and the same passes over the training rows: one before
+   training and one after it (``fit``'s divergence rule), then one for the loss and accuracy compared. Same number
+   of threads on both sides, one process, runs alternating; the ratio ours / PyTorch of each pair, and its range
+   over the repeats.
 2. The whole pipeline of the README's ``dvc exp run`` line in a copy of the project: cross-validated and test
    accuracy; then the train stage again, alone, as this process's only child: its wall time and peak resident
    memory (the child's own peak, from getrusage).
@@ -125,7 +126,7 @@ class TorchTwin:
         """Our ``fit``'s loop, with our network's generator, standardization, chunk size and TrainingConfig: the
         loss over the training rows before training (for the divergence rule), then per epoch the augmented rows,
         batches in the order of the generator, each with our dropout mask, Adam at the epoch's learning rate; then
-        the loss and accuracy over the training rows."""
+        the pass over the training rows of our divergence rule, and the loss and accuracy over them."""
         torch, net, config = self.torch, self.net, training_config(params)
         mean, scale = standardization(X)
         y_all, X_plain = torch.from_numpy(y), self.images((X - mean) / scale)
@@ -153,6 +154,7 @@ class TorchTwin:
                     hidden = hidden * torch.from_numpy(keep)
                 torch.nn.functional.cross_entropy(self.output(hidden), y_all[batch]).backward()
                 self.optimizer.step()
+        scores()  # our fit's look at the training rows after the last epoch (the divergence rule)
         return scores()
 
 
@@ -169,7 +171,7 @@ def compare_fit(params, classes, epochs, repeats, threads):
     def ours():
         net = build_model(params, X.shape[1], len(classes))
         net.fit(X, y, training_config(params))
-        return net.loss(X, y), float(np.mean(net.predict(X) == y))
+        return net._scores(net._input(X), y)  # the training rows' loss and accuracy, from one pass
 
     def theirs():
         net = build_model(params, X.shape[1], len(classes))  # the same initial weights and generator state
@@ -373,8 +375,8 @@ def main():
         pairs, scores, version = compared
         ratios = [ours / theirs for ours, theirs in pairs]
         print(
-            f"fit, {options.epochs} epochs, batch {batch_size}, {options.threads} threads, each followed by a "
-            "pass over the training rows; "
+            f"fit, {options.epochs} epochs, batch {batch_size}, {options.threads} threads, each with "
+            "passes over the training rows before and after; "
             f"NumPy (ours) against PyTorch {version}, alternating:"
         )
         (ours_loss, ours_accuracy), (torch_loss, torch_accuracy) = scores

@@ -5,11 +5,11 @@
 For each model (the default params; the README's ``dvc exp run -n course`` line, the course project's network as it
 was, the reference the default is measured against; its ``-n ten-digits`` and ``-n ten-digits-cnn`` lines), the
 pipeline's own functions run in this process on the real photos, as the stages run them: cross-validation (clean
-accuracy, accuracy under the perturbation suite, temperature, refusal threshold), the final training, and evaluate's
-figures on the test split. Stage train itself runs as `dvc repro` runs it, in a process of its own, which gives its
-time and peak memory (the CNN's cost goals). Every figure is printed beside its goal. Cost is measured on identical
-work in the same run: the stages' work without the robustness measurements (training and scoring the folds, training
-the final model, predicting the test split) against the same with them.
+accuracy, accuracy under the perturbation suite, temperature, refusal threshold) and evaluate's figures on the test
+split. Between them stage train runs as `dvc repro` runs it, in a process of its own (interpreter start and imports
+included), which gives its time and peak memory (the CNN's cost goals). Every figure is printed beside its goal.
+Cost is measured on identical work in the same run: the stages' work without the robustness measurements (training
+and scoring the folds, training the final model, predicting the test split) against the same with them.
 """
 
 import argparse
@@ -94,7 +94,7 @@ def honesty_under_mixed_changes(nets, X, y, folds, calibrated: dict) -> dict:
 
 # A stage script run as `python SCRIPT` runs it, which then writes its process's peak resident memory (VmHWM, in KiB)
 # to ./peak_kib. Not getrusage's ru_maxrss of the child: a child that Python starts by fork (or vfork) and exec keeps
-# the larger high-water mark of the memory it started with, this benchmark's own.
+# the larger high-water mark of the memory it started with, this benchmark's own. Linux only (/proc).
 PEAK_REPORTING = """
 import runpy, sys
 sys.argv = sys.argv[1:]

@@ -6,7 +6,8 @@ predictions together are one out-of-fold prediction per training row: its accura
 training rows, with a Wilson interval narrower than the test split's (4 times the rows with 5 folds).
 
 The per-epoch history is the mean over folds (train_* on each fold's training rows, val_* on its validation
-fold), with the standard deviation of val_* over folds beside it.
+fold, batch_loss over the epoch's batches as they were trained), with the standard deviation of val_* over folds
+beside it.
 
 The same out-of-fold principle gives everything else chosen or judged before the test split: the accuracy
 under the perturbation suite (robustness.py), the temperature that calibrates the probabilities, and the

@@ -321,8 +321,9 @@ class Network:
         outliers and the dropout masks, each batch before its step); with ``validation`` = (X_val, y_val), also
         train_loss and train_accuracy over the training rows as they are and val_loss and val_accuracy over the
         validation rows, both as the epoch left the model: the pair of learning curves. The final training, which
-        keeps no curve, skips that pass over every training row (a fifth of a CNN's epoch). Losses are without
-        the weight-decay term.
+        keeps no curve, skips that pass over every training row (a fifth of a CNN's epoch) but after the last
+        epoch, whose steps no batch's loss shows: the divergence rule checks the batch loss of every epoch and the
+        training rows' loss at the end. Losses are without the weight-decay term.
 
         Each epoch visits the rows in an order drawn from the model's seeded generator, in batches of
         ``batch_size`` (the last batch is smaller, not dropped); gradients are averaged over the batch, and the
@@ -379,10 +380,14 @@ class Network:
                     val_loss, val_accuracy = self._scores(*validation)
                     row |= {"train_loss": train_loss, "train_accuracy": train_accuracy}
                     row |= {"val_loss": val_loss, "val_accuracy": val_accuracy}
-            if diverged(row["batch_loss"], untrained_loss, self.params | self.running):
-                raise TrainingDiverged(
-                    f"training diverged at epoch {epoch + 1}: the training loss went from {untrained_loss:.4g} "
-                    f"to {row['batch_loss']:.4g}; the usual suspects are train.learning_rate "
-                    f"({config.learning_rate}, try it smaller) and train.weight_decay ({config.weight_decay})"
-                )
+                losses = [row["batch_loss"]]
+                if epoch + 1 == config.epochs:  # no batch's loss shows the last steps: the rows as the fit leaves them
+                    losses.append(row["train_loss"] if validation is not None else self._scores(X0, y)[0])
+            for loss in losses:
+                if diverged(loss, untrained_loss, self.params | self.running):
+                    raise TrainingDiverged(
+                        f"training diverged at epoch {epoch + 1}: the training loss went from {untrained_loss:.4g} "
+                        f"to {loss:.4g}; the usual suspects are train.learning_rate "
+                        f"({config.learning_rate}, try it smaller) and train.weight_decay ({config.weight_decay})"
+                    )
             yield row

@@ -36,7 +36,8 @@ def augmenter(
 
     The photos' background masks, which another background and an occlusion need, are found once per training
     set, for the rows and for their mirror images (finding them takes most of the perturbations' time); a photo's
-    mask is moved, turned and zoomed with it (bilinear, then rounded: the hand's pixels where they went)."""
+    mask is moved, turned and zoomed with it (bilinear, then rounded: the hand's pixels where they went), and stays
+    the photo's mask after another background replaced its wall (the hand is where it was)."""
     geometric = bool(max_shift or max_rotate or max_zoom)
     if not (geometric or mirror or background or families):
         return None
@@ -106,11 +107,12 @@ def progress(epochs, label):
 
 
 def show_epoch(bar, row):
-    """Advance ``bar`` by one epoch, showing the history row's losses, and its accuracies if it has them."""
-    shown = {"loss": f"{row['batch_loss']:.4f}"}
-    if "val_loss" in row:
-        shown |= {"acc": f"{row['train_accuracy']:.3f}"}
+    """Advance ``bar`` by one epoch, showing the history row's figures."""
+    if "val_loss" in row:  # the learning curves: the training rows and the validation rows, as the epoch left them
+        shown = {"loss": f"{row['train_loss']:.4f}", "acc": f"{row['train_accuracy']:.3f}"}
         shown |= {"val_loss": f"{row['val_loss']:.4f}", "val_acc": f"{row['val_accuracy']:.3f}"}
+    else:
+        shown = {"batch_loss": f"{row['batch_loss']:.4f}"}
     bar.set_postfix(shown, refresh=False)
     bar.update()
 

@@ -209,6 +209,17 @@ def test_divergence_stops_with_the_epoch_and_names_the_suspects():
         net.fit(X, y % 3, TrainingConfig(epochs=5, learning_rate=0.01, weight_decay=np.inf))
 
 
+def test_divergence_in_the_last_epoch_is_caught_though_no_batch_loss_shows_it():
+    """One epoch of one batch: its batch_loss is the untrained loss (before the step), so only the training rows'
+    loss after the last epoch shows the step that blew it up, parameters still finite."""
+    X, y = separable()
+    net = MLP(10, 8, 3, "relu", seed=0)
+    with pytest.raises(TrainingDiverged, match="at epoch 1: "):
+        net.fit(X, y % 3, TrainingConfig(epochs=1, batch_size=len(X), learning_rate=1e3))
+    assert all(np.isfinite(value).all() for value in net.params.values())
+    assert net.loss(X, y % 3) > 10 * MLP(10, 8, 3, "relu", seed=0).loss(X, y % 3)
+
+
 def test_the_divergence_rule():
     params = {"W": np.ones(3)}
     assert not diverged(0.5, 0.7, params) and not diverged(6.9, 0.7, params)  # not yet ten times the start
