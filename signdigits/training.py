@@ -29,36 +29,36 @@ def augmenter(
 ):
     """The ``augment`` argument of Network.fit for the train.augment_* params (None when there is nothing to do): a
     function of the training rows X that returns the function of the epoch's generator ``rng`` giving the epoch's
-    copy of X: each image mirrored with probability 1/2 if ``mirror``; moved, turned and zoomed
-    (``random_transforms``); then, if ``background``, each with probability 1/2 given another background
+    copy of X: the images moved, turned and zoomed (``random_transforms``); then each mirrored with probability 1/2
+    if ``mirror``; then, if ``background``, each with probability 1/2 given another background
     (perturbations.background) at a strength drawn uniformly in [0, 1]; then each altered by
     perturbations.random_perturbations with ``families`` up to ``severity``.
 
-    The photos' background masks, which another background and an occlusion need, are found once per training
-    set, for the rows and for their mirror images (finding them takes most of the perturbations' time); a photo's
-    mask is moved, turned and zoomed with it (bilinear, then rounded: the hand's pixels where they went), and stays
-    the photo's mask after another background replaced its wall (the hand is where it was)."""
+    The photos' background masks, which another background and an occlusion need, are found once per training set
+    (finding them takes most of the perturbations' time), then moved, turned, zoomed and mirrored with their photos:
+    bilinear, then rounded, the hand's pixels where they went. (On the dataset's photos the mask of a mirrored
+    photo is exactly the mirrored mask.) A photo keeps its mask after another background replaced its wall: the
+    hand is where it was."""
     geometric = bool(max_shift or max_rotate or max_zoom)
     if not (geometric or mirror or background or families):
         return None
     needs_masks = background or bool({"occlude", "background"} & set(families))
 
     def for_rows(X):
-        mirrored = perturbations.mirror(X) if mirror else None
         masks = perturbations.background_mask(X) if needs_masks else None
-        mirrored_masks = perturbations.background_mask(mirrored) if needs_masks and mirror else None
 
         def augment(rng):
             images, epoch_masks = X, masks
-            if mirror:
-                flipped = rng.random(len(images))[:, None] < 0.5
-                images = np.where(flipped, mirrored, images)
-                epoch_masks = None if masks is None else np.where(flipped, mirrored_masks, masks)
             if geometric:
                 moves = random_transforms(len(images), max_shift, max_rotate, max_zoom, rng)
                 images = transform_images(images, *moves)
+                if masks is not None:
+                    epoch_masks = transform_images(masks.astype(np.float32), *moves) > 0.5
+            if mirror:
+                flipped = rng.random(len(images))[:, None] < 0.5
+                images = np.where(flipped, perturbations.mirror(images), images)
                 if epoch_masks is not None:
-                    epoch_masks = transform_images(epoch_masks.astype(np.float32), *moves) > 0.5
+                    epoch_masks = np.where(flipped, perturbations.mirror(epoch_masks), epoch_masks)
             if background:
                 rows = np.flatnonzero(rng.random(len(images)) < 0.5)
                 row_masks = None if epoch_masks is None else epoch_masks[rows]

@@ -110,7 +110,7 @@ def test_mirror_and_background_augmentation_change_what_they_say():
 
 
 def test_masks_found_once_give_the_epochs_that_masks_found_every_epoch_give():
-    """Without moves, the augmenter finds the photos' background masks once, for the rows and their mirror images;
+    """Without moves, the augmenter finds the photos' background masks once and mirrors them with their photos;
     its epochs are those of the same draws with every mask found from the epoch's own images."""
     side, n = 16, 30
     rng = np.random.default_rng(8)
@@ -137,12 +137,13 @@ def test_an_occlusion_covers_the_hand_where_the_move_took_it():
     hand as it lies in the moved photo (found from the same draws), not where it lay before the move."""
     side, n = 24, 200
     r, q = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
-    hand = (np.abs(r - 12) < 3) & (np.abs(q - 12) < 2)  # a small, dark "hand" amid a light wall
+    hand = ((np.abs(r - 12) < 3) & (np.abs(q - 12) < 2)) | ((r == 10) & (q >= 13) & (q < 17))  # dark, lopsided
     X = np.repeat(np.where(hand, 0.2, 0.9).reshape(1, -1).astype(np.float32), n, axis=0)
     epoch = augmenter(4, mirror=True, families=("occlude",), severity=5)(X)(np.random.default_rng(0))
     draws = np.random.default_rng(0)
+    moved = transform_images(X, *random_transforms(n, 4, 0.0, 0.0, draws))
     flipped = draws.random(n)[:, None] < 0.5
-    moved = transform_images(np.where(flipped, P.mirror(X), X), *random_transforms(n, 4, 0.0, 0.0, draws))
+    moved = np.where(flipped, P.mirror(moved), moved)
     moved_hands = moved.reshape(n, side, side) < 0.5
     covered = 0
     for before, after, moved_hand in zip(moved.reshape(n, side, side), epoch.reshape(n, side, side), moved_hands):

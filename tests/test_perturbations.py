@@ -34,6 +34,8 @@ def grid(X):
 def test_mirror_is_the_left_right_flip_and_its_own_inverse(images):
     np.testing.assert_array_equal(grid(P.mirror(images)), grid(images)[:, :, ::-1])
     np.testing.assert_array_equal(P.mirror(P.mirror(images)), images)
+    masks = P.background_mask(images)
+    assert P.mirror(masks).dtype == bool and np.array_equal(grid(P.mirror(masks)), grid(masks)[:, :, ::-1])
 
 
 def test_rotate_by_90_degrees_is_rot90_counterclockwise_as_shown(images):
