@@ -17,6 +17,8 @@ validation photos from synthetic non-hands (perturbations.non_hands).
 
 import csv
 import io
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -31,14 +33,16 @@ MIN_TEMPERATURE = 1.0  # see ``calibrate``
 SPREAD = ("val_loss", "val_accuracy")  # history columns whose standard deviation over folds is kept too
 
 
-def cross_validate(params, X, y, folds, n_classes, on_epoch=None):
+def cross_validate(params, X, y, folds, n_classes, on_epoch=None, workers=None):
     """Train and score one network per fold. Returns (history, per_fold, out_of_fold, nets): the mean history
     rows, [{fold, rows, loss, accuracy}], {row, fold, true, predicted, probability, logits} arrays over the
     training rows, and the folds' networks (fold f's network never saw the rows of fold f).
 
     The folds train in lockstep, epoch e of every fold before epoch e + 1 of any, so that each epoch's mean over
-    folds is known as soon as that epoch ends: ``on_epoch(row)`` receives it then (DVCLive logs it live). With
-    cross-validation off (every fold −1) nothing is trained: all three are empty."""
+    folds is known as soon as that epoch ends: ``on_epoch(row)`` receives it then (DVCLive logs it live). Within
+    an epoch, ``workers`` threads (None: ``fold_workers``) train the folds side by side: each fold's network has
+    its own random generator and arrays, so the networks are the same bit for bit with any number of threads.
+    With cross-validation off (every fold −1) nothing is trained: all three are empty."""
     k = int(folds.max()) + 1
     if k == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -50,9 +54,11 @@ def cross_validate(params, X, y, folds, n_classes, on_epoch=None):
     history, per_fold = [], []
     predicted, probability = np.zeros(len(y), dtype=np.int64), np.zeros(len(y))
     logits = np.zeros((len(y), nets[0].n_outputs))
+    workers = fold_workers(nets[0]) if workers is None else workers
     with nets[0].blas_threads():
-        with progress(config.epochs, f"{k} folds") as bar:
-            for last in zip(*runs):  # one epoch of each fold; after the loop, ``last`` holds each fold's final row
+        with progress(config.epochs, f"{k} folds") as bar, ThreadPoolExecutor(workers) as pool:
+            for _ in range(config.epochs):
+                last = list(pool.map(next, runs))  # one epoch of each fold; in the end, each fold's final row
                 row = mean_row(last)
                 history.append(row)
                 show_epoch(bar, row)
@@ -68,6 +74,14 @@ def cross_validate(params, X, y, folds, n_classes, on_epoch=None):
     out_of_fold = {"row": np.arange(len(y)), "fold": folds, "true": y, "predicted": predicted}
     out_of_fold |= {"probability": probability, "logits": logits}
     return history, per_fold, out_of_fold, nets
+
+
+def fold_workers(net) -> int:
+    """How many folds train at once: as many as the cores this process may use hold the network's BLAS threads
+    (the MLP's one thread each: two folds on two cores; a network on every core: one). NumPy's products and
+    SciPy's image transforms release the GIL, so threads overlap most of a fold's work."""
+    cores = len(os.sched_getaffinity(0))
+    return max(1, cores // (net.BLAS_THREADS or cores))
 
 
 def out_of_fold_predictor(nets, folds):

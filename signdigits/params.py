@@ -333,13 +333,13 @@ def load_all(path: str | Path = "params.yaml") -> dict:
     except (YAMLError, UnicodeDecodeError) as error:
         raise UsageError(f"{path} is not valid YAML ({error}); fix the syntax") from None
     if not isinstance(document, dict):
-        raise UsageError(f"{path} is not a mapping of sections {', '.join(SCHEMA)}; see README.md for the keys")
+        raise UsageError(f"{path} is not a mapping of sections {', '.join(SCHEMA)}; see docs/model.md for the keys")
     unknown = sorted(set(document) - set(SCHEMA), key=str)
     if unknown:
         raise UsageError(f"{path}: unknown section '{unknown[0]}'; the sections are {', '.join(SCHEMA)}")
     missing = [section for section in SCHEMA if section not in document]
     if missing:
-        raise UsageError(f"{path} has no '{missing[0]}' section; add it (see README.md for the keys)")
+        raise UsageError(f"{path} has no '{missing[0]}' section; add it (see docs/model.md for the keys)")
     params = {section: check_section(section, document[section]) for section in SCHEMA}
     _check_combinations(params)
     return params

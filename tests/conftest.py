@@ -21,8 +21,16 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 # config/: the named configurations (Hydra config groups) `dvc exp run -S +config=NAME` composes params.yaml from
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore", ".gitignore", "stages", "signdigits",
-                 "config")
+PROJECT_FILES = (
+    "dvc.yaml",
+    "params.yaml",
+    "pyproject.toml",
+    ".dvcignore",
+    ".gitignore",
+    "stages",
+    "signdigits",
+    "config",
+)
 
 
 # Fixtures that need the real dataset, or that build or copy a project to run its stages in: a test using one is slow.

@@ -11,7 +11,9 @@ from scipy.stats import binomtest
 
 from signdigits import crossval, training
 from signdigits.calibration import fit_temperature
+from signdigits.cnn import CNN
 from signdigits.errors import UsageError
+from signdigits.mlp import MLP
 from signdigits.modelfile import load_model
 from signdigits.network import Network
 from signdigits.params import load_params
@@ -56,6 +58,30 @@ def test_split_stage_folds_index_the_training_rows_only(tmp_path, copy_project, 
     assert len(split["folds"]) == len(split["y_train"]) == 40 and set(split["folds"].tolist()) == set(range(5))
     test_rows = {row.tobytes() for row in split["X_test"]}
     assert not any(row.tobytes() in test_rows for row in split["X_train"])  # a fold holds training rows only
+
+
+def test_folds_trained_side_by_side_are_the_folds_trained_one_after_another(root):
+    # the augmentation, the synthetic non-hands and the batches all draw from each network's own generator
+    params = load_params("train", root / "params.yaml") | {"epochs": 4, "hidden_units": 8}
+    rng = np.random.default_rng(3)
+    y = np.arange(40) % 2
+    X = np.clip(rng.normal(0.4 + 0.2 * y[:, None], 0.15, size=(40, 64)), 0, 1).astype(np.float32)
+    folds = stratified_folds(y, 4, seed=0)
+    one = crossval.cross_validate(params, X, y, folds, 2, workers=1)
+    three = crossval.cross_validate(params, X, y, folds, 2, workers=3)
+    assert one[0] == three[0] and one[1] == three[1]  # the history and each fold's figures, exactly
+    np.testing.assert_array_equal(one[2]["logits"], three[2]["logits"])
+    for alone, side_by_side in zip(one[3], three[3]):
+        for name, value in alone.params.items():
+            np.testing.assert_array_equal(value, side_by_side.params[name])
+
+
+def test_fold_workers_gives_each_fold_its_blas_threads(monkeypatch):
+    monkeypatch.setattr(crossval.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert crossval.fold_workers(MLP(64, 8, 1)) == 4  # one BLAS thread each
+    assert crossval.fold_workers(CNN(64, 2, channels=(4,), n_hidden=8)) == 1  # BLAS on every core
+    monkeypatch.setattr(crossval.os, "sched_getaffinity", lambda pid: {0})
+    assert crossval.fold_workers(MLP(64, 8, 1)) == 1
 
 
 def test_each_fold_trains_on_the_other_folds_and_the_figures_add_up(monkeypatch, root):
