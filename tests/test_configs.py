@@ -23,7 +23,7 @@ LONG_LINES = {
         "train.augment_perturb=[rotate,shift,scale,brighten,darken,contrast,gamma,noise,blur,occlude]",
     ],
     "course": [
-        *"train.activation=sigmoid train.optimizer=sgd train.learning_rate=0.01".split(),
+        *"train.activation=sigmoid train.optimizer=sgd train.learning_rate=0.01 train.augment_shift=0".split(),
         *CLEAN_PHOTOS,
     ],
     "ten-digits-cnn-clean": [
