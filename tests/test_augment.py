@@ -37,7 +37,6 @@ def test_a_move_repeats_the_edge_and_is_seeded():
     np.testing.assert_array_equal(transformed(image, offset=(0, 2)), np.pad(image, ((0, 0), (0, 2)), "edge")[:, 2:])
 
 
-
 def test_whole_pixel_moves_are_scipys_shift_and_a_part_pixel_interpolates():
     # whole-pixel moves alone are indexed, all images at once; anything else is an interpolation per image
     rng = np.random.default_rng(5)
@@ -52,6 +51,7 @@ def test_whole_pixel_moves_are_scipys_shift_and_a_part_pixel_interpolates():
     np.testing.assert_allclose(
         transformed(image, offset=(0.5, -1.5)), ndimage.shift(image, (-0.5, 1.5), order=1, mode="nearest"), atol=1e-6
     )
+
 
 @pytest.mark.parametrize("angle", [90.0, 30.0, -17.0, 4.5])
 def test_a_turn_is_scipys_rotate_about_the_centre(angle):
