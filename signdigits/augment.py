@@ -17,7 +17,7 @@ def transform_images(X: np.ndarray, offsets: np.ndarray, angles: np.ndarray, zoo
     source turned back: M = [[cos θ, sin θ], [−sin θ, cos θ]] / zoom. With angle 0, zoom 1 and whole-pixel offsets
     every source point is a pixel, so the image is moved exactly, without blurring: then output pixel p is simply
     input pixel p + offset, clipped to the image (the edge pixel), which indexing picks for every image at once,
-    tens of times faster than an interpolation per image (the same pixels: tests/test_augment.py)."""
+    about ten times faster than an interpolation per image (the same pixels: tests/test_augment.py)."""
     n, side = len(X), int(round(np.sqrt(X.shape[1])))
     images = X.reshape(n, side, side)
     if not np.any(angles) and np.all(zooms == 1) and np.array_equal(offsets, np.round(offsets)):

@@ -78,9 +78,10 @@ def cross_validate(params, X, y, folds, n_classes, on_epoch=None, workers=None):
 
 def fold_workers(net) -> int:
     """How many folds train at once: as many as the cores this process may use hold the network's BLAS threads
-    (the MLP's one thread each: two folds on two cores; a network on every core: one). NumPy's products and
-    SciPy's image transforms release the GIL, so threads overlap most of a fold's work."""
-    cores = len(os.sched_getaffinity(0))
+    (the MLP's one thread each: as many folds as cores; a network on every core: one). NumPy's products release
+    the GIL, so the folds' threads overlap much of their work (not SciPy's image transforms, nor the Python in
+    between)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, cores // (net.BLAS_THREADS or cores))
 
 
