@@ -101,7 +101,9 @@ def test_cross_validation_with_the_default_params(built_project):
     cv = json.loads((project / "reports/crossval_details.json").read_text())
     test = json.loads((project / "reports/test_details.json").read_text())
     assert json.loads((project / "reports/crossval.json").read_text())["cv_acc"] >= 0.95
-    assert cv["cv_folds"] == 5 and 0 < cv["cv_accuracy_std"] < 0.05
+    folds = np.genfromtxt(project / "reports/crossval_folds.csv", delimiter=",", names=True)
+    assert cv["cv_folds"] == len(folds) == 5 and folds["rows"].sum() == 329
+    assert cv["cv_accuracy_std"] == round(float(np.std(folds["accuracy"])), 4) < 0.05  # every fold alike
     assert cv["oof_accuracy_low"] < cv["oof_accuracy"] <= cv["oof_accuracy_high"]
     # 329 out-of-fold predictions against 83 test photos: a narrower interval
     width = cv["oof_accuracy_high"] - cv["oof_accuracy_low"]
