@@ -19,13 +19,13 @@ def transform_images(X: np.ndarray, offsets: np.ndarray, angles: np.ndarray, zoo
     input pixel p + offset, clipped to the image (the edge pixel), which indexing picks for every image at once,
     about ten times faster than an interpolation per image (the same pixels: tests/test_augment.py)."""
     n, side = len(X), int(round(np.sqrt(X.shape[1])))
-    images = X.reshape(n, side, side)
     if not np.any(angles) and np.all(zooms == 1) and np.array_equal(offsets, np.round(offsets)):
         offsets = np.asarray(offsets).astype(int)
         rows = np.clip(np.arange(side) + offsets[:, :1], 0, side - 1)  # (n, side): each output row's source row
         columns = np.clip(np.arange(side) + offsets[:, 1:], 0, side - 1)
         source = ((np.arange(n)[:, None] * side + rows) * side)[:, :, None] + columns[:, None, :]  # in X's pixels
         return X.reshape(-1).take(source.reshape(-1)).reshape(n, side * side)
+    images = X.reshape(n, side, side)
     moved = np.empty_like(images)
     centre = np.full(2, (side - 1) / 2)
     for image, out, offset, angle, zoom in zip(images, moved, offsets, np.radians(angles), zooms):
