@@ -10,14 +10,16 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from signdigits.choices import DIGITS  # noqa: E402
 from signdigits.dataset import ingest, resolve_source  # noqa: E402
 from signdigits.params import load_params  # noqa: E402
-from signdigits.preprocess import normalize, select_classes, stratified_split  # noqa: E402
+from signdigits.preprocess import normalize, select_classes, shuffled_split, stratified_split  # noqa: E402
 
 
 def dataset_path() -> str:
@@ -44,6 +46,19 @@ def real_split(classes=None, seed=None, image_size=None):
     X, y = real_photos(classes, image_size or PARAMS["ingest"]["image_size"])
     seed = PARAMS["split"]["seed"] if seed is None else seed
     return stratified_split(X, y, PARAMS["split"]["test_size"], seed)
+
+
+def real_other_hands(classes, seed=None, image_size=None):
+    """(X_others_train, X_others_test, folds_others): the real photos of the digits outside ``classes``, split as
+    stage split splits them (preprocess.shuffled_split), with params.yaml's values unless given."""
+    others = tuple(d for d in DIGITS if d not in classes)
+    if not others:
+        empty = np.zeros((0, (image_size or PARAMS["ingest"]["image_size"]) ** 2), np.float32)
+        return empty, empty, np.zeros(0, np.int64)
+    X, _ = real_photos(others, image_size or PARAMS["ingest"]["image_size"])
+    seed = PARAMS["split"]["seed"] if seed is None else seed
+    test, folds = shuffled_split(len(X), PARAMS["split"]["test_size"], PARAMS["split"]["folds"], seed)
+    return X[~test], X[test], folds
 
 
 def timed(function, repeats=3):

@@ -60,7 +60,7 @@ def predict_photos(paths, model_path=DEFAULT_MODEL):
     from signdigits.evaluation import confidence_of_prediction
     from signdigits.images import TooSmall, read_photo
     from signdigits.preprocess import normalize
-    from signdigits.refusal import MIN_SIDE, MIN_SPREAD, flat, ood_score
+    from signdigits.refusal import MIN_SIDE, MIN_SPREAD, flat, ood_score, other_probability
 
     net, meta = load_predictor(model_path)
     if not net.calibrated:
@@ -87,12 +87,15 @@ def predict_photos(paths, model_path=DEFAULT_MODEL):
         if net.refusal is not None:
             score, threshold = net.refusal["score"], net.refusal["threshold"]
             scores = ood_score(net, X, score, net.ood_stats, net.temperature, Z)
+            other = other_probability(net, X, net.temperature) if net.other_output else None
         seen = [result for result in results if "error" not in result and "reason" not in result]
         for i, (result, k, p) in enumerate(zip(seen, predicted, confidence)):
             result |= {"digit": meta["classes"][k], "probability": round(float(p), 4)}
             reason = None
             if is_flat[i]:
                 reason = f"a flat image, no hand (its grey levels spread {X[i].std():.3f} < {MIN_SPREAD})"
+            elif net.refusal is not None and scores[i] < threshold and net.other_output and other[i] > 0.5:
+                reason = f"none of its digits: another hand or no hand (P(other) {other[i]:.3f})"
             elif net.refusal is not None and scores[i] < threshold:
                 reason = f"unlike the photos it was trained on ({score} score {scores[i]:.4g} < {threshold:.4g})"
             if reason:

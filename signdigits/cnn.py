@@ -142,6 +142,7 @@ class CNN(Network):
         standardize=False,
         batch_norm=False,
         photo_norm=False,
+        other_output=False,
     ):
         side = math.isqrt(n_inputs)
         if side * side != n_inputs:
@@ -152,11 +153,11 @@ class CNN(Network):
             raise ValueError("activation, channels or n_hidden is invalid")
         if pooled_side(side, len(channels)) < 1:
             raise ValueError(f"{len(channels)} pooling layers would shrink a {side}-pixel image to nothing")
-        super().__init__(n_inputs, n_outputs, seed, dtype, standardize, photo_norm)
+        super().__init__(n_inputs, n_outputs, seed, dtype, standardize, photo_norm, other_output)
         self.side, self.channels, self.kernel_size = side, [int(c) for c in channels], int(kernel_size)
         self.n_hidden, self.activation, self.batch_norm = int(n_hidden), activation, bool(batch_norm)
         self.blocks, self.dense, self.output = cnn_layers(
-            self.n_inputs, self.n_outputs, self.channels, self.kernel_size, self.n_hidden, self.batch_norm
+            self.n_inputs, self.n_units, self.channels, self.kernel_size, self.n_hidden, self.batch_norm
         )
         self.WEIGHTS = tuple(layer.W for layer in (*self.blocks, self.dense, self.output))
         gain = GAIN_AFTER[activation]
@@ -264,4 +265,5 @@ class CNN(Network):
             "standardize": self.standardize,
             "batch_norm": self.batch_norm,
             "photo_norm": self.photo_norm,
+            "other_output": self.other_output,
         }

@@ -33,10 +33,12 @@ MIN_TEMPERATURE = 1.0  # see ``calibrate``
 SPREAD = ("val_loss", "val_accuracy")  # history columns whose standard deviation over folds is kept too
 
 
-def cross_validate(params, X, y, folds, n_classes, on_epoch=None, workers=None):
+def cross_validate(params, X, y, folds, n_classes, on_epoch=None, workers=None, others=None, folds_others=None):
     """Train and score one network per fold. Returns (history, per_fold, out_of_fold, nets): the mean history
     rows, [{fold, rows, loss, accuracy}], {row, fold, true, predicted, probability, logits} arrays over the
-    training rows, and the folds' networks (fold f's network never saw the rows of fold f).
+    training rows, and the folds' networks (fold f's network never saw the rows of fold f). With ``others`` (the
+    other hands that train.other_hands learns, see training.other_hands_to_learn) and their folds ``folds_others``,
+    fold f's network learns those of the other folds only.
 
     The folds train in lockstep, epoch e of every fold before epoch e + 1 of any, so that each epoch's mean over
     folds is known as soon as that epoch ends: ``on_epoch(row)`` receives it then (DVCLive logs it live). Within
@@ -49,8 +51,13 @@ def cross_validate(params, X, y, folds, n_classes, on_epoch=None, workers=None):
         return [], [], {"row": empty, "fold": empty, "true": empty, "predicted": empty, "probability": empty}, []
     config = training_config(params)
     held_out = [folds == fold for fold in range(k)]
-    nets = [build_model(params, X.shape[1], n_classes) for _ in range(k)]
-    runs = [net.training(X[~rows], y[~rows], config, (X[rows], y[rows])) for net, rows in zip(nets, held_out)]
+    nets = [build_model(params, X.shape[1], n_classes, other_output=others is not None) for _ in range(k)]
+    runs = [
+        net.training(
+            X[~rows], y[~rows], config, (X[rows], y[rows]), None if others is None else others[folds_others != f]
+        )
+        for f, (net, rows) in enumerate(zip(nets, held_out))
+    ]
     history, per_fold = [], []
     predicted, probability = np.zeros(len(y), dtype=np.int64), np.zeros(len(y))
     logits = np.zeros((len(y), nets[0].n_outputs))
@@ -113,12 +120,14 @@ def robustness_csv(robust: dict, out_of_fold: dict) -> str:
     return robustness.table_csv(robust, float(np.mean(out_of_fold["predicted"] == out_of_fold["true"])))
 
 
-def calibrate(nets, X, y, folds, out_of_fold, refusal: dict, non_hands) -> dict:
+def calibrate(nets, X, y, folds, out_of_fold, refusal: dict, non_hands, others=None, folds_others=None) -> dict:
     """reports/calibration.json: the temperature fitted on the out-of-fold logits; the expected calibration
     error and reliability bins before and after it; and refusal (the ``refusal`` params): for each score, its
     out-of-fold value on every training row and on the synthetic ``non_hands`` (each fold's network), the AUROC
     of the two, and for the configured score the threshold that refuses at most refusal.max_refused of the
-    validation photos, with the shares it refuses (of the non-hands: those below it, and the flat ones)."""
+    validation photos, with the shares it refuses (of the non-hands: those below it, and the flat ones). With
+    ``others``, the other hands of the training split, and their folds ``folds_others`` (None, or none: no such
+    figures), the same for them, each scored by the network of its fold (which did not learn it)."""
     Z, y = out_of_fold["logits"], np.asarray(y)
     # Only ever softened (T ≥ 1): a network right on nearly every validation photo fits a T below 1, sharper
     # probabilities, which photos from other hands, rooms and cameras do not earn. The NLL is convex in 1/T, so
@@ -134,18 +143,27 @@ def calibrate(nets, X, y, folds, out_of_fold, refusal: dict, non_hands) -> dict:
         }
     k = len(nets)
     held_out = [folds == fold for fold in range(k)]
-    scores_in, scores_out = {}, {}
+    with_others = others is not None and len(others) > 0
+    scores_in, scores_out, scores_others = {}, {}, {}
     with nets[0].blas_threads():
         for score in REFUSAL_SCORES:
             scores_in[score], scores_out[score] = np.zeros(len(y)), []
-            for net, rows in zip(nets, held_out):
+            scores_others[score] = np.zeros(len(others) if with_others else 0)
+            for fold, (net, rows) in enumerate(zip(nets, held_out)):
                 stats = fit_stats(net, X[~rows], y[~rows], score)
                 scores_in[score][rows] = ood_score(net, X[rows], score, stats, T, Z[rows])
                 scores_out[score].append(ood_score(net, non_hands, score, stats, T))
+                if with_others:
+                    mine = folds_others == fold
+                    scores_others[score][mine] = ood_score(net, others[mine], score, stats, T)
             scores_out[score] = np.concatenate(scores_out[score])
     report["non_hand_auroc"] = {
         score: round(calibration.ood_auroc(scores_in[score], scores_out[score]), 4) for score in REFUSAL_SCORES
     }
+    if with_others:
+        report["other_hand_auroc"] = {
+            score: round(calibration.ood_auroc(scores_in[score], scores_others[score]), 4) for score in REFUSAL_SCORES
+        }
     chosen = refusal["score"]
     threshold = calibration.refusal_threshold(scores_in[chosen], refusal["max_refused"])
     report["refusal"] = {
@@ -154,6 +172,9 @@ def calibrate(nets, X, y, folds, out_of_fold, refusal: dict, non_hands) -> dict:
         "refused_validation": round(float(np.mean(scores_in[chosen] < threshold)), 4),
         "refused_non_hands": round(float(np.mean((scores_out[chosen] < threshold) | np.tile(flat(non_hands), k))), 4),
     }
+    if with_others:
+        refused_others = (scores_others[chosen] < threshold) | flat(others)
+        report["refusal"]["refused_other_hands"] = round(float(np.mean(refused_others)), 4)
     return report
 
 

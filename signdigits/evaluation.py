@@ -64,22 +64,16 @@ def predict_split(net, split: dict) -> Predictions:
     return Predictions(y_pred, proba, confidence_of_prediction(proba, y_pred), Z, is_refused)
 
 
-def other_digits(raw_images, raw_labels, classes: list[str], pixel_scale: float):
-    """The photos of the digits the model was not trained on (from data/raw), scaled as the pipeline scales its
-    own: what a 0-against-5 model should refuse. None when the model knows every digit."""
-    others = ~np.isin(raw_labels, classes)
-    return raw_images[others].astype(np.float32) / np.float32(pixel_scale) if others.any() else None
-
-
 def refusal_report(net, X_test, y_test, predictions: Predictions, X_others) -> dict:
     """reports/refusal.json: the share of photos the model refuses among the clean test photos, synthetic
-    non-hands (seed NON_HANDS_SEED) and photos of the digits it was not trained on (``X_others``, None: none),
+    non-hands (seed NON_HANDS_SEED) and photos of the digits it was not trained on (``X_others``, the test split's
+    other hands; None or none: no such figures),
     and how well its score tells the test photos from each of the others (AUROC), and its accuracy on the test
     photos it answers (None if it refuses them all). Without a refusal threshold (cross-validation off) only flat
     images are refused, and there is no score."""
     side = int(round(np.sqrt(net.n_inputs)))
     others = {"non_hands": non_hands(500, side, seed=NON_HANDS_SEED)}
-    if X_others is not None:
+    if X_others is not None and len(X_others):
         others["other_digits"] = X_others
     report = {"score": None, "threshold": None, "refused": {}, "auroc": {}}
     report["refused"]["test"] = round(float(np.mean(predictions.refused)), DECIMALS)

@@ -20,6 +20,10 @@ Inside, the steps of the network's own prediction (network.py, mlp.py, cnn.py), 
     temperature T (the calibration, if not 1): Z / T
     output: Softmax(Z), or for one output p = Sigmoid(Z) and Concat(1 − p, p)
 
+With the "other" output (train.other_hands), Z is the classes' part of the output layer's U (Network.class_logits:
+its first K columns, or U₂ − U₁ for two classes), and a second output gives P(other) = Softmax(U / T)'s last
+column, (N, 1), from which the refusal's msp score is (1 − other) · max(probabilities).
+
 Folded, i.e. not a node of its own: the block's bias b_l, which cnn.py adds after pooling, is the Conv's bias
 when the block has no batch norm: adding a per-channel constant commutes with a window's maximum (in floats
 too, rounding being monotonic, when the runtime adds the bias after the sum). Nothing else: batch norm's
@@ -46,7 +50,7 @@ from signdigits.network import PHOTO_EPSILON
 
 OPSET = 17  # ONNX 1.12 (2022): onnxruntime ≥ 1.13, OpenCV's DNN module and TensorRT read it
 INSTALL = 'pip install -e ".[onnx]"'
-INPUT, OUTPUT = "pixels", "probabilities"
+INPUT, OUTPUT, OTHER = "pixels", "probabilities", "other"
 
 
 def require_onnx():
@@ -119,6 +123,29 @@ def _cnn_logits(graph, net, X0):
     return graph.node("Gemm", [Ah, p[net.output.W], p[net.output.b]], "Zo")
 
 
+def _other_probability(graph, net, U):
+    """The second output of a network with the "other" output: P(other) = softmax(U / T)'s last column, (N, 1)
+    (refusal.other_probability)."""
+    if net.temperature != 1.0:
+        U = graph.node("Div", [U, graph.constant("temperature_other", net.temperature)], "U_calibrated")
+    joint = graph.node("Softmax", [U], "joint", axis=1)
+    last = graph.constant("other_column", [net.n_units - 1], np.int64)
+    return graph.node("Gather", [joint, last], OTHER, axis=1)
+
+
+def _class_logits(graph, net, U):
+    """The classes' logits from the output layer's U (Network.class_logits): U, or without the "other" unit."""
+    if not net.other_output:
+        return U
+
+    def take(columns, name):
+        return graph.node("Gather", [U, graph.constant(f"{name}_columns", columns, np.int64)], name, axis=1)
+
+    if net.binary:
+        return graph.node("Sub", [take([1], "U1"), take([0], "U0")], "Z")
+    return take(list(range(net.n_outputs)), "Z")
+
+
 def _probabilities(graph, net, Z):
     if net.temperature != 1.0:
         Z = graph.node("Div", [Z, graph.constant("temperature", net.temperature)], "Z_calibrated")
@@ -146,6 +173,12 @@ def _metadata(net) -> dict:
         "output": (
             f"{OUTPUT}: float32 (N, {len(classes)}), column k the probability of classes[k]; each row sums to 1"
             + ("; a binary model's one sigmoid output p is the pair (1 - p, p)" if net.binary else "")
+            + (
+                f"; {OTHER}: float32 (N, 1), P(none of the classes), and the probabilities are those of the classes "
+                f"given one of them: the refusal's msp score is (1 - {OTHER}) * max({OUTPUT})"
+                if net.other_output
+                else ""
+            )
         ),
         "opset": str(OPSET),
         "format": net.FORMAT,
@@ -164,14 +197,18 @@ def to_onnx(net):
     helper, TensorProto = onnx.helper, onnx.TensorProto
     graph = GraphBuilder(onnx)
     X0 = _preprocessing(graph, net)
-    Z = (_cnn_logits if isinstance(net, CNN) else _mlp_logits)(graph, net, X0)
-    _probabilities(graph, net, Z)
+    U = (_cnn_logits if isinstance(net, CNN) else _mlp_logits)(graph, net, X0)
+    _probabilities(graph, net, _class_logits(graph, net, U))
     side, n_classes = int(round(math.sqrt(net.n_inputs))), max(2, net.n_outputs)
+    outputs = [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N", n_classes])]
+    if net.other_output:
+        _other_probability(graph, net, U)
+        outputs.append(helper.make_tensor_value_info(OTHER, TensorProto.FLOAT, ["N", 1]))
     proto = helper.make_graph(
         graph.nodes,
         f"signdigits {net.FORMAT}",
         [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", 1, side, side])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N", n_classes])],
+        outputs,
         graph.constants,
         doc_string=__doc__.split("\n\n")[0],
     )

@@ -82,11 +82,18 @@ def layers(model: str, architecture: dict):
     from before batch normalisation has no batch_norm)."""
     a = architecture
     if model == "mlp":
-        return mlp_layers(a["n_inputs"], a["n_hidden"], a["n_outputs"])
+        return mlp_layers(a["n_inputs"], a["n_hidden"], output_units(a))
     blocks, dense, output = cnn_layers(
-        a["n_inputs"], a["n_outputs"], a["channels"], a["kernel_size"], a["n_hidden"], a.get("batch_norm", False)
+        a["n_inputs"], output_units(a), a["channels"], a["kernel_size"], a["n_hidden"], a.get("batch_norm", False)
     )
     return *blocks, dense, output
+
+
+def output_units(architecture: dict) -> int:
+    """The output layer's units: n_outputs, or with ``other_output`` one per class (two for one sigmoid output)
+    and the "other" unit. A model file from before other_output has none."""
+    n_outputs = architecture["n_outputs"]
+    return max(2, n_outputs) + 1 if architecture.get("other_output", False) else n_outputs
 
 
 def shapes(model: str, architecture: dict) -> dict:
@@ -107,9 +114,10 @@ def row_floats(model: str, architecture: dict) -> int:
     return floats
 
 
-def architecture(train: dict, n_inputs: int, n_classes: int) -> dict:
+def architecture(train: dict, n_inputs: int, n_classes: int, other_output: bool = False) -> dict:
     """The constructor arguments of the network the ``train`` params describe (train.model: mlp or cnn): one sigmoid
-    output for two classes, K softmax outputs for K > 2; hidden_units is the MLP's hidden layer, or the CNN's dense
+    output for two classes, K softmax outputs for K > 2, and one more, "other", if ``other_output``
+    (the output layer is then K + 1 softmax units); hidden_units is the MLP's hidden layer, or the CNN's dense
     layer."""
     arguments = {
         "n_inputs": n_inputs,
@@ -119,6 +127,7 @@ def architecture(train: dict, n_inputs: int, n_classes: int) -> dict:
         "seed": train["seed"],
         "standardize": train["standardize"],
         "photo_norm": train["photo_norm"],
+        "other_output": other_output,
     }
     if train["model"] == "cnn":
         arguments |= {

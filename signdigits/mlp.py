@@ -24,8 +24,9 @@ from signdigits.network import GAIN_AFTER, Network, activate, activation_slope
 
 
 class MLP(Network):
-    """n_inputs → n_hidden → 1 (sigmoid) or K (softmax). ``params`` holds W1 (n_inputs, n_hidden), b1 (n_hidden,),
-    W2 (n_hidden, n_outputs), b2 (n_outputs,); computations run in ``dtype`` (float64 for gradient checks)."""
+    """n_inputs → n_hidden → 1 (sigmoid) or K (softmax), or K + 1 (softmax) with ``other_output``. ``params`` holds
+    W1 (n_inputs, n_hidden), b1 (n_hidden,), W2 (n_hidden, n_units), b2 (n_units,); computations run in ``dtype``
+    (float64 for gradient checks)."""
 
     FORMAT = "signdigits-mlp-1"
     MODEL = "mlp"
@@ -45,17 +46,18 @@ class MLP(Network):
         dtype=np.float32,
         standardize=False,
         photo_norm=False,
+        other_output=False,
     ):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, not {activation!r}")
         if n_hidden < 1:
             raise ValueError("n_hidden must be positive")
-        super().__init__(n_inputs, n_outputs, seed, dtype, standardize, photo_norm)
+        super().__init__(n_inputs, n_outputs, seed, dtype, standardize, photo_norm, other_output)
         self.n_hidden, self.activation = int(n_hidden), activation
         # Weights ~ N(0, gain² / fan_in), biases 0; the gains are explained at GAIN_AFTER.
         gain_hidden = GAIN_AFTER[activation]
         gain_input = GAIN_AFTER["relu"] if activation == "relu" else 1.0
-        for layer, gain in zip(mlp_layers(self.n_inputs, self.n_hidden, self.n_outputs), (gain_input, gain_hidden)):
+        for layer, gain in zip(mlp_layers(self.n_inputs, self.n_hidden, self.n_units), (gain_input, gain_hidden)):
             self.params[layer.W] = self.normal((layer.inputs, layer.outputs), layer.inputs, gain)
             self.params[layer.b] = np.zeros(layer.outputs, self.dtype)
 
@@ -94,4 +96,5 @@ class MLP(Network):
             "seed": self.seed,
             "standardize": self.standardize,
             "photo_norm": self.photo_norm,
+            "other_output": self.other_output,
         }

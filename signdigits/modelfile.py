@@ -57,6 +57,7 @@ ARGUMENT_TYPES = {
     "standardize": "bool",
     "batch_norm": "bool",
     "photo_norm": "bool",
+    "other_output": "bool",
 }
 
 

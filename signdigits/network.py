@@ -31,6 +31,14 @@ statistics) live in ``running``, beside ``params``. Everything else lives here, 
   hands (``outliers``) join the training rows with the uniform distribution as their target (1/K for each of K
   classes, 0.5 for one sigmoid output), so that the network learns to spread its probability over images unlike
   any class. Softmax with cross-entropy against a soft target Y has the same output error, (A − Y) / N;
+- the "other" output (``other_output``, train.other_hands): the output layer has K + 1 softmax units (three for
+  two classes), the last one "none of these": each epoch, ``other_hands`` × N photos of other hands (the digits
+  outside the classes) join the training rows with it as their class, and so do the outliers, instead of the
+  uniform target. Softmax over all units U gives the joint P(class k, one of the classes) and P(other); the
+  classes' units alone give P(class k | one of the classes) = softmax(U₁…U_K), since the common factor
+  1 / Σ exp(U) cancels. Prediction reads that: ``logits`` are U₁…U_K (for two classes the one sigmoid logit
+  U₂ − U₁, since softmax(U₁, U₂)₂ = σ(U₂ − U₁)), so every reader of class logits and probabilities is unchanged,
+  and refusal.py reads the joint one. Training is plain softmax cross-entropy on all K + 1 units;
 - dropout (Srivastava et al., 2014), "inverted": while training, each unit of the last hidden layer is dropped
   (set to 0) with probability p, independently per row and batch, and the kept ones are scaled by 1 / (1 − p).
   A unit's expected output is then what it is without dropout, so prediction uses the whole network as it is.
@@ -104,10 +112,11 @@ class TrainingConfig:
     param of the same name (``training.training_config`` builds it from the params; docs/model.md explains each).
     The learning rate of epoch e (counted from 0) is learning_rate / (1 + lr_decay · e); ``dropout`` is the
     probability of dropping a unit of the last hidden layer (0: none); each epoch adds round(outlier_exposure · N)
-    images that are no hands (outlier exposure, see the module docstring). The functions: ``augment(X)``, if
-    given, is called once with the training rows X, and returns a function of the model's generator that returns
-    each epoch's (randomly altered) copy of them; ``outliers(n, side, rng)`` returns n images of side² pixels that
-    are no hands."""
+    images that are no hands (outlier exposure, see the module docstring), and round(other_hands · N) photos of
+    other hands, if the network has the ``other_output`` output. The functions: ``augment(X)``, if given, is called
+    once with the training rows X (and once with the other hands), and returns a function of the model's generator
+    (and optionally of a selection of rows) that returns each epoch's (randomly altered) copy of them;
+    ``outliers(n, side, rng)`` returns n images of side² pixels that are no hands."""
 
     epochs: int = 100
     batch_size: int = 32
@@ -118,6 +127,7 @@ class TrainingConfig:
     lr_decay: float = 0.0
     dropout: float = 0.0
     outlier_exposure: float = 0.0
+    other_hands: float = 0.0
     augment: Callable | None = None
     outliers: Callable | None = None
 
@@ -128,6 +138,8 @@ class TrainingConfig:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
         if self.outlier_exposure < 0 or (self.outlier_exposure > 0 and self.outliers is None):
             raise ValueError("outlier_exposure must be ≥ 0, and needs an outliers function")
+        if self.other_hands < 0:
+            raise ValueError(f"other_hands must be ≥ 0, not {self.other_hands}")
 
     def rate(self, epoch):
         return self.learning_rate / (1.0 + self.lr_decay * epoch)
@@ -158,10 +170,14 @@ class Network:
     MODEL = None  # its train.model name, which layout.py knows its layers by
     CHUNK = None  # rows per forward pass when predicting or scoring (layout.CHUNK)
 
-    def __init__(self, n_inputs, n_outputs, seed, dtype, standardize, photo_norm=False):
+    def __init__(self, n_inputs, n_outputs, seed, dtype, standardize, photo_norm=False, other_output=False):
         if n_outputs < 1 or n_inputs < 1:
             raise ValueError("n_inputs and n_outputs must be positive")
         self.n_inputs, self.n_outputs = int(n_inputs), int(n_outputs)
+        # ``other_output``: the output layer has one unit more than the classes need, "other"
+        # (``n_units``, see the module docstring); ``n_outputs`` stays what the predictions have (1 or K).
+        self.other_output = bool(other_output)
+        self.n_units = max(2, self.n_outputs) + 1 if self.other_output else self.n_outputs
         self.seed, self.dtype, self.standardize = int(seed), np.dtype(dtype), bool(standardize)
         self.photo_norm = bool(photo_norm)
         # Set after training from the validation folds (stage train; refusal.py), stored in the model file:
@@ -209,14 +225,27 @@ class Network:
 
     # --- prediction: ``logits``, and what the rest is built on -----------------------------------------------
     def logits(self, X):
-        """Z of the last layer (N, n_outputs), before any temperature: what every prediction is computed from."""
+        """Z (N, n_outputs), the classes' logits before any temperature: what every prediction is computed from
+        (with ``other_output``, from the output layer's units by ``class_logits``)."""
         return self._logits(self._input(X))
+
+    def outputs(self, X):
+        """U (N, n_units), the output layer's logits: ``logits`` and, with ``other_output``, the last unit's."""
+        return self._outputs(self._input(X))
+
+    def class_logits(self, U):
+        """The classes' logits Z from the output layer's U: U itself, but with ``other_output`` the classes' units
+        only, whose softmax is P(class | one of the classes); for two classes the one logit U₂ − U₁, since
+        softmax(U₁, U₂) = (1 − σ(U₂ − U₁), σ(U₂ − U₁))."""
+        if not self.other_output:
+            return U
+        return U[:, 1:2] - U[:, 0:1] if self.binary else U[:, :-1]
 
     def probabilities(self, Z):
         """From logits Z: P(class 1) as (N,) for one output, class probabilities (N, K) for K outputs, of Z divided
         by ``temperature``."""
-        A = self._output(Z / self.dtype.type(self.temperature))
-        return A[:, 0] if self.binary else A
+        Z = Z / self.dtype.type(self.temperature)
+        return sigmoid(Z[:, 0]) if self.binary else softmax(Z)
 
     def classes(self, Z):
         """From logits Z: class indices (N,), P(class 1) ≥ 0.5 for one output, the most probable class otherwise.
@@ -235,31 +264,37 @@ class Network:
         return self._in_chunks(self._input(X), lambda cache, Z: self._last_hidden(cache), self.n_hidden)
 
     def _logits(self, X0):
-        """Z of the last layer for every row of X0 (rows prepared by ``_input``)."""
-        return self._in_chunks(X0, lambda cache, Z: Z, self.n_outputs)
+        """The classes' logits Z for every row of X0 (rows prepared by ``_input``)."""
+        return self.class_logits(self._outputs(X0))
+
+    def _outputs(self, X0):
+        """The output layer's logits U for every row of X0 (rows prepared by ``_input``)."""
+        return self._in_chunks(X0, lambda cache, Z: Z, self.n_units)
 
     def _in_chunks(self, X0, part, width):
         """``part(cache, Z)`` of a prediction's forward pass (N, width), CHUNK rows of X0 at a time."""
         parts = [part(*self._forward(X0[i : i + self.CHUNK])) for i in range(0, len(X0), self.CHUNK)]
         return np.concatenate(parts) if parts else np.zeros((0, width), self.dtype)
 
+    # --- the loss and its gradients: on the output layer's units ---------------------------------------------
     def _output(self, Z):
-        return sigmoid(Z) if self.binary else softmax(Z)
+        return sigmoid(Z) if Z.shape[1] == 1 else softmax(Z)
 
-    # --- the loss and its gradients ------------------------------------------------------------------------
-    def _targets(self, y, dtype):
-        """Y: the labels as the output layer sees them, (N, 1) of 0/1 or (N, K) one-hot."""
-        y = np.asarray(y)
-        if self.binary:
+    def _targets(self, y, dtype, width=None):
+        """Y: the labels as the output layer sees them, (N, 1) of 0/1 or (N, n_units) one-hot; with
+        ``other_output``, label K (the number of classes) is the "other" unit's. ``width``: as logits of that
+        many columns see them instead (n_outputs: the classes' logits)."""
+        y, width = np.asarray(y), self.n_units if width is None else width
+        if width == 1:
             return y.reshape(-1, 1).astype(dtype)
-        return np.eye(self.n_outputs, dtype=dtype)[y]
+        return np.eye(width, dtype=dtype)[y]
 
     def _cross_entropy(self, Z, Y):
-        """Mean cross-entropy from the logits.
+        """Mean cross-entropy from logits Z: the output layer's, or the classes' (``class_logits``).
 
-        Binary: −[y log σ(z) + (1 − y) log(1 − σ(z))] = softplus(z) − y z, and softplus(z) = max(z, 0) +
+        One column: −[y log σ(z) + (1 − y) log(1 − σ(z))] = softplus(z) − y z, and softplus(z) = max(z, 0) +
         log(1 + e^−|z|). Softmax: −log softmax(z)_y = logsumexp(z) − z_y, with the row maximum taken out."""
-        if self.binary:
+        if Z.shape[1] == 1:
             losses = np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z)))
             return float(losses.mean())
         top = Z.max(axis=1, keepdims=True)
@@ -273,17 +308,23 @@ class Network:
 
     def loss(self, X, y, weight_decay=0.0, keep=None, training=False):
         """Mean cross-entropy over (X, y), plus (weight_decay / 2) Σ ‖W‖² over the weights if > 0: the loss
-        prediction sees; with ``training``, the loss a training step sees, whose derivatives ``gradients``
-        computes: the network thinned by the dropout mask ``keep`` (if given), batch normalisation with the batch's
-        own statistics (which moves the running ones, as a training step does)."""
+        prediction sees (of the classes' probabilities, as ``_scores``); with ``training``, the loss a training step
+        sees, whose derivatives ``gradients`` computes: over all the output layer's units (label K: "other"), the
+        network thinned by the dropout mask ``keep`` (if given), batch normalisation with the batch's own statistics
+        (which moves the running ones, as a training step does)."""
         X0 = self._input(X)
-        Z = self._forward(X0, keep, training=True)[1] if training else self._logits(X0)
-        return self._cross_entropy(Z, self._targets(y, Z.dtype)) + self._penalty(weight_decay)
+        if training:
+            U = self._forward(X0, keep, training=True)[1]
+            return self._cross_entropy(U, self._targets(y, U.dtype)) + self._penalty(weight_decay)
+        Z = self._logits(X0)
+        return self._cross_entropy(Z, self._targets(y, Z.dtype, self.n_outputs)) + self._penalty(weight_decay)
 
     def _scores(self, X0, y):
-        """(mean cross-entropy, accuracy) on prepared rows X0 against the class indices y: the history's figures."""
+        """(mean cross-entropy, accuracy) on prepared rows X0 against the class indices y: the history's figures,
+        of the classes' probabilities as prediction states them (with ``other_output``, P(class | one of the
+        classes)), so that they compare across networks with and without it."""
         Z, y = self._logits(X0), np.asarray(y)
-        return self._cross_entropy(Z, self._targets(y, Z.dtype)), float(np.mean(self.classes(Z) == y))
+        return self._cross_entropy(Z, self._targets(y, Z.dtype, self.n_outputs)), float(np.mean(self.classes(Z) == y))
 
     def output_error(self, Z, Y):
         """dL/dZ of the last layer for a batch with targets Y. For sigmoid + BCE, dL/dA = (A − Y) / (A (1 − A))
@@ -315,7 +356,7 @@ class Network:
         return grads, Z
 
     # --- training ------------------------------------------------------------------------------------------
-    def fit(self, X, y, config: TrainingConfig, *, validation=None, on_epoch=None):
+    def fit(self, X, y, config: TrainingConfig, *, validation=None, on_epoch=None, others=None):
         """Mini-batch gradient descent as ``config`` says; returns the history, one row per epoch: epoch and
         batch_loss, the mean loss of the epoch's batches as they were trained (the rows as augmented, with the
         outliers and the dropout masks, each batch before its step); with ``validation`` = (X_val, y_val), also
@@ -328,16 +369,36 @@ class Network:
         Each epoch visits the rows in an order drawn from the model's seeded generator, in batches of
         ``batch_size`` (the last batch is smaller, not dropped); gradients are averaged over the batch, and the
         optimizer ("sgd" with optional momentum, or "adam") takes one step per batch. The learning-rate schedule,
-        ``augment`` and the outliers are described at TrainingConfig. ``on_epoch(row)`` is called after each epoch,
-        with the model as that epoch left it. Training that diverges (``diverged``) raises TrainingDiverged.
+        ``augment`` and the outliers are described at TrainingConfig. ``others``: photos of other hands, of which
+        each epoch draws round(other_hands · N) (at most all of them, without repetition) for the ``other_output``
+        output, altered as the training rows are. ``on_epoch(row)`` is called after each epoch, with the model as
+        that epoch left it. Training that diverges (``diverged``) raises TrainingDiverged.
         """
         history = []
         with self.blas_threads():
-            for row in self.training(X, y, config, validation):
+            for row in self.training(X, y, config, validation, others):
                 history.append(row)
                 if on_epoch is not None:
                     on_epoch(row)
         return history
+
+    def _outlier_targets(self, n, dtype):
+        """The targets of n outliers (images that are no hands): the "other" unit's one-hot row if the
+        network has one (it then learns "none of the classes"), else the uniform distribution (1/K each, 0.5 for
+        one sigmoid output)."""
+        if self.other_output:
+            return np.tile(np.eye(self.n_units, dtype=dtype)[-1], (n, 1))
+        return np.full((n, self.n_units), 1 / max(2, self.n_units), dtype)
+
+    def _other_hands(self, others, config: TrainingConfig, n_rows):
+        """(how many other hands each epoch draws, the function that alters a draw of them or None) for
+        ``training``: (0, None) when config.other_hands is 0. Other hands need the ``other_output`` output."""
+        n_others = 0 if others is None else min(int(round(config.other_hands * n_rows)), len(others))
+        if not n_others:
+            return 0, None
+        if not self.other_output:
+            raise ValueError("other hands need a network with the other_output output")
+        return n_others, None if config.augment is None else config.augment(others)
 
     def blas_threads(self):
         """A context in which BLAS runs on BLAS_THREADS threads, as in ``fit``: where a stage predicts many small
@@ -345,7 +406,7 @@ class Network:
         products makes them slower, by tens of times on a busy machine."""
         return threadpool_limits(limits=self.BLAS_THREADS, user_api="blas")
 
-    def training(self, X, y, config: TrainingConfig, validation=None):
+    def training(self, X, y, config: TrainingConfig, validation=None, others=None):
         """``fit`` one epoch at a time: a generator that trains an epoch and yields its history row. It leaves
         the BLAS threads to its caller (``fit`` limits them to BLAS_THREADS), so that several networks can be
         trained in lockstep, an epoch of each in turn (cross-validation's folds)."""
@@ -360,14 +421,21 @@ class Network:
         augment = None if config.augment is None else config.augment(X)
         untrained_loss, _ = self._scores(X0, y)
         n_outliers = int(round(config.outlier_exposure * len(X)))
+        others = None if others is None else self._checked(others)
+        n_others, augment_others = self._other_hands(others, config, len(X))
         for epoch in range(config.epochs):
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging epoch is caught just below
                 X0_epoch = X0 if augment is None else self._input(augment(self.rng))
                 Y_epoch = Y
+                if n_others:  # a fresh draw of other hands each epoch, labelled K: the "other" unit
+                    drawn = self.rng.permutation(len(others))[:n_others]
+                    photos = others[drawn] if augment_others is None else augment_others(self.rng, drawn)
+                    X0_epoch = np.concatenate([X0_epoch, self._input(photos)])
+                    Y_epoch = np.concatenate([Y_epoch, np.tile(np.eye(self.n_units, dtype=Y.dtype)[-1], (n_others, 1))])
                 if n_outliers:
                     side = int(round(np.sqrt(self.n_inputs)))
                     X0_epoch = np.concatenate([X0_epoch, self._input(config.outliers(n_outliers, side, self.rng))])
-                    Y_epoch = np.concatenate([Y, np.full((n_outliers, Y.shape[1]), 1 / max(2, Y.shape[1]), Y.dtype)])
+                    Y_epoch = np.concatenate([Y_epoch, self._outlier_targets(n_outliers, Y.dtype)])
                 summed_loss = 0.0
                 for batch in batches(self.rng.permutation(len(X0_epoch)), config.batch_size):
                     keep = self.dropout_mask(len(batch), config.dropout)

@@ -199,6 +199,7 @@ SCHEMA = {
         "augment_severity": integer(1, 5),
         "photo_norm": boolean(),
         "outlier_exposure": number(0, 1),
+        "other_hands": number(0, 4),
         "dropout": number(0, 1, high_open=True),
         "activation": choice(*ACTIVATIONS),
         "optimizer": choice(*OPTIMIZERS),

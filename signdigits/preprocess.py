@@ -62,6 +62,13 @@ def filter_rows(labels, sources, classes: list[str], exclude: list[str], relabel
     return np.flatnonzero(keep)[in_class], indices
 
 
+def other_hand_rows(labels, sources, exclude: list[str], relabel: dict[str, str], classes: list[str]) -> np.ndarray:
+    """The rows of the raw data that are photos of other hands: not excluded, and of a digit outside ``classes``
+    after relabelling (stage filter keeps them apart, for train.other_hands and for measuring refusals)."""
+    keep, corrected = correct_labels(labels, sources, exclude, relabel)
+    return np.flatnonzero(keep & ~np.isin(corrected, classes))
+
+
 def normalize(images: np.ndarray, scale: float = PIXEL_SCALE) -> np.ndarray:
     """uint8 pixels to float32 in [0, 1]."""
     return images.astype(np.float32) / np.float32(scale)
@@ -105,3 +112,18 @@ def stratified_folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
     for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(y)), y)):
         folds[held_out] = fold
     return folds
+
+
+def shuffled_split(n: int, test_size: float, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(test, folds) for n rows that have no class of their own (the other hands): ``test`` marks ceil(test_size · n)
+    of them drawn with ``seed``; ``folds`` gives each of the others a validation fold 0 … k−1, dealt in turn in a
+    shuffled order (sizes differ by at most one), or NO_FOLD for all when k ≤ 1. Any n works, 0 included."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    test = np.zeros(n, dtype=bool)
+    test[order[: int(np.ceil(test_size * n))]] = True
+    n_train = n - int(test.sum())
+    folds = np.full(n_train, NO_FOLD, dtype=np.int64)
+    if k > 1:
+        folds[rng.permutation(n_train)] = np.arange(n_train) % k
+    return test, folds

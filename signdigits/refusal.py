@@ -18,6 +18,7 @@ wall, a lens cap, a blank screen: ``flat``), whose pixels spread less than any p
 """
 
 import numpy as np
+from scipy.special import softmax
 
 from signdigits import calibration
 
@@ -40,11 +41,26 @@ def fit_stats(net, X_train, y_train, score: str) -> dict:
     return {"means": stats["means"], "precision": stats["precision"]}  # every class is in the training rows
 
 
+def other_probability(net, X, temperature: float) -> np.ndarray:
+    """P(other) of each row of X: the last unit's share of softmax(U / T) over the output layer's logits U,
+    for a network with the ``other_output`` output (train.other_hands)."""
+    U = np.asarray(net.outputs(X), dtype=np.float64)
+    return softmax(U / temperature, axis=1)[:, -1]
+
+
 def ood_score(net, X, score: str, stats: dict, temperature: float, Z=None) -> np.ndarray:
     """The out-of-distribution score of each row of X (higher: more like the training photos). ``Z``, the
-    network's logits of X, may be given when already computed."""
+    network's logits of X, may be given when already computed. With the ``other_output`` output, ``msp`` and
+    ``energy`` read all the output layer's units U: msp is the highest probability of a class in softmax(U / T),
+    P(a hand of the classes) · P(its most probable class | such a hand), and energy is T · logsumexp over the
+    classes' units of U / T."""
     if score == "mahalanobis":
         return calibration.mahalanobis(net.features(X).astype(np.float64), stats)
+    if net.other_output:
+        U = np.asarray(net.outputs(X), dtype=np.float64)
+        if score == "msp":
+            return softmax(U / temperature, axis=1)[:, :-1].max(axis=1)
+        return calibration.energy(U[:, :-1], temperature)
     Z = net.logits(X) if Z is None else Z
     Z = np.asarray(Z, dtype=np.float64)
     return calibration.msp(Z, temperature) if score == "msp" else calibration.energy(Z, temperature)

@@ -12,10 +12,11 @@ from signdigits.mlp import MLP
 from signdigits.network import TrainingConfig
 
 
-def build_model(params, n_inputs, n_classes):
-    """The network the ``train`` params describe (layout.architecture: train.model, its sizes and options)."""
+def build_model(params, n_inputs, n_classes, other_output=False):
+    """The network the ``train`` params describe (layout.architecture: train.model, its sizes and options), with
+    the "other" output if ``other_output`` (it will learn other hands: ``other_hands_to_learn``)."""
     kind = {network.MODEL: network for network in (MLP, CNN)}[params["model"]]
-    return kind(**architecture(params, n_inputs, n_classes))
+    return kind(**architecture(params, n_inputs, n_classes, other_output))
 
 
 def augmenter(
@@ -28,11 +29,12 @@ def augmenter(
     severity: int = 3,
 ):
     """The ``augment`` argument of Network.fit for the train.augment_* params (None when there is nothing to do): a
-    function of the training rows X that returns the function of the epoch's generator ``rng`` giving the epoch's
-    copy of X: the images moved, turned and zoomed (``random_transforms``); then each mirrored with probability 1/2
-    if ``mirror``; then, if ``background``, each with probability 1/2 given another background
-    (perturbations.background) at a strength drawn uniformly in [0, 1]; then each altered by
-    perturbations.random_perturbations with ``families`` up to ``severity``.
+    function of the training rows X that returns the function of the epoch's generator ``rng`` (and optionally of
+    ``rows``, a selection of X's rows) giving the epoch's copy of X (or of those rows): the images moved, turned
+    and zoomed (``random_transforms``); then each mirrored with probability 1/2 if ``mirror``; then, if
+    ``background``, each with probability 1/2 given another background (perturbations.background) at a strength
+    drawn uniformly in [0, 1]; then each altered by perturbations.random_perturbations with ``families`` up to
+    ``severity``.
 
     The photos' background masks, which another background and an occlusion need, are found once per training set
     (finding them takes most of the perturbations' time), then moved, turned, zoomed and mirrored with their photos:
@@ -47,13 +49,15 @@ def augmenter(
     def for_rows(X):
         masks = perturbations.background_mask(X) if needs_masks else None
 
-        def augment(rng):
+        def augment(rng, rows=None):
             images, epoch_masks = X, masks
+            if rows is not None:  # these rows only (an epoch's draw of other hands)
+                images, epoch_masks = X[rows], None if masks is None else masks[rows]
             if geometric:
                 moves = random_transforms(len(images), max_shift, max_rotate, max_zoom, rng)
                 images = transform_images(images, *moves)
-                if masks is not None:
-                    epoch_masks = transform_images(masks.astype(np.float32), *moves) > 0.5
+                if epoch_masks is not None:
+                    epoch_masks = transform_images(epoch_masks.astype(np.float32), *moves) > 0.5
             if mirror:
                 flipped = rng.random(len(images))[:, None] < 0.5
                 images = np.where(flipped, perturbations.mirror(images), images)
@@ -92,6 +96,12 @@ def training_config(params) -> TrainingConfig:
     return TrainingConfig(**named, **functions)
 
 
+def other_hands_to_learn(params, X_others):
+    """The other hands a network learns as its "other" output: ``X_others`` if train.other_hands > 0 and there are
+    any, else None (with all ten digits as classes there are none: the network then has no "other" output)."""
+    return X_others if params["other_hands"] and len(X_others) else None
+
+
 def synthetic_outliers(n, side, rng):
     """``n`` synthetic non-hands (perturbations.non_hands) of side² pixels, new ones for each seed ``rng`` draws:
     the outliers of train.outlier_exposure."""
@@ -117,10 +127,11 @@ def show_epoch(bar, row):
     bar.update()
 
 
-def train(params, X_train, y_train, n_classes=2, label="train"):
-    """A fresh network trained on (X_train, y_train), with a progress bar (``label``; None: none); returns
-    (network, history)."""
-    net = build_model(params, X_train.shape[1], n_classes)
+def train(params, X_train, y_train, n_classes=2, label="train", others=None):
+    """A fresh network trained on (X_train, y_train) and, with train.other_hands, the other hands ``others``, with
+    a progress bar (``label``; None: none); returns (network, history)."""
+    net = build_model(params, X_train.shape[1], n_classes, other_output=others is not None)
     with progress(params["epochs"], label) as bar:
-        history = net.fit(X_train, y_train, training_config(params), on_epoch=lambda row: show_epoch(bar, row))
+        config = training_config(params)
+        history = net.fit(X_train, y_train, config, on_epoch=lambda row: show_epoch(bar, row), others=others)
     return net, history

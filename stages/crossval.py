@@ -2,8 +2,9 @@
 reports/crossval.json (the headline metrics), reports/crossval_details.json (the other figures),
 reports/crossval_folds.csv (per fold), reports/crossval_predictions.csv (out-of-fold predictions, each photo named
 by its source, with every class's calibrated probability), reports/crossval_robustness.csv (accuracy under the
-perturbation suite), reports/calibration.json (temperature and refusal threshold, for stage train) and the
-per-epoch history in reports/history/ (DVCLive). Never reads the test split."""
+perturbation suite), reports/calibration.json (temperature and refusal threshold, for stage train, and the share
+of the training split's other hands refused, each by the network of its fold) and the per-epoch history in
+reports/history/ (DVCLive). Never reads the test split."""
 
 import sys
 
@@ -23,6 +24,7 @@ from signdigits.files import hold_signals, load_array, load_json, release_signal
 from signdigits.history import log_epoch, open_log
 from signdigits.params import load_all
 from signdigits.perturbations import non_hands
+from signdigits.training import other_hands_to_learn
 
 NON_HANDS = 500  # synthetic non-hand images the refusal scores are measured on
 
@@ -32,17 +34,28 @@ def main():
     meta = load_json("data/split/meta.json")
     X, y = load_array("data/split/X_train.npy"), load_array("data/split/y_train.npy")
     folds, sources = load_array("data/split/folds.npy"), load_array("data/split/sources_train.npy")
+    X_others, folds_others = load_array("data/split/X_others_train.npy"), load_array("data/split/folds_others.npy")
+    learnt = other_hands_to_learn(params["train"], X_others)
     held = None
     try:
         with open_log() as live:
             _, per_fold, out_of_fold, nets = cross_validate(
-                params["train"], X, y, folds, len(meta["classes"]), on_epoch=lambda row: log_epoch(live, row)
+                params["train"],
+                X,
+                y,
+                folds,
+                len(meta["classes"]),
+                on_epoch=lambda row: log_epoch(live, row),
+                others=learnt,
+                folds_others=folds_others,
             )
             robust, calibrated = {}, NO_CALIBRATION
             if nets:
                 robust = robustness_table(nets, X, y, folds)
                 synthetic = non_hands(NON_HANDS, meta["image_size"])
-                calibrated = calibrate(nets, X, y, folds, out_of_fold, params["refusal"], synthetic)
+                calibrated = calibrate(
+                    nets, X, y, folds, out_of_fold, params["refusal"], synthetic, X_others, folds_others
+                )
             headline, details = summary(per_fold, out_of_fold, robust, calibrated)
             probabilities = out_of_fold_probabilities(out_of_fold, calibrated["temperature"], len(meta["classes"]))
             # Inside the log's block, so that the history is put back if these cannot be written; a Ctrl-C or

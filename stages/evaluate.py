@@ -2,7 +2,8 @@
 reports/test_details.json (its interval, loss, AUC, …, and the test accuracy of a logistic regression fitted on the
 same train split), the per-class table, per-image predictions,
 ROC points, the accuracy under the perturbation suite (reports/robustness.csv), the refusals (reports/refusal.json:
-test photos, synthetic non-hands, and the digits the model was not trained on, from data/raw) and figures."""
+test photos, synthetic non-hands, and the test split's other hands: photos of the digits outside filter.classes)
+and figures."""
 
 import sys
 
@@ -12,7 +13,6 @@ from signdigits.evaluation import (
     evaluate,
     figures,
     logistic_regression_baseline,
-    other_digits,
     predict_split,
     robustness_on_test,
 )
@@ -29,8 +29,7 @@ def main():
     check_model_matches(net, meta, MODEL)
     history = read_history()
     calibrated = load_json("reports/calibration.json")
-    raw = load_array("data/raw/images.npy"), load_array("data/raw/labels.npy")
-    X_others = other_digits(*raw, meta["classes"], meta["pixel_scale"])
+    X_others = load_array("data/split/X_others_test.npy")
     predictions = predict_split(net, split)
     baseline = logistic_regression_baseline(split, predictions.y_pred)
     robust = robustness_on_test(net, split)

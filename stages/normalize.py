@@ -1,5 +1,5 @@
 """Stage normalize: pixels to float32 in [0, 1] (divided by 255, as the seed) → data/normalized/, each row's
-source beside it (sources.npy)."""
+source beside it (sources.npy); the other hands alike (X_others.npy, sources_others.npy)."""
 
 import sys
 
@@ -15,6 +15,8 @@ def main():
             "data/normalized/X.npy": normalize(load_array("data/filtered/images.npy")),
             "data/normalized/y.npy": load_array("data/filtered/labels.npy"),
             "data/normalized/sources.npy": load_array("data/filtered/sources.npy"),
+            "data/normalized/X_others.npy": normalize(load_array("data/filtered/other_images.npy")),
+            "data/normalized/sources_others.npy": load_array("data/filtered/other_sources.npy"),
             "data/normalized/meta.json": meta,
         }
     )

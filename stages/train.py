@@ -1,6 +1,7 @@
 """Stage train: the final model, the NumPy network trained on every training row → models/model.npz, with the
 temperature and the refusal threshold that stage crossval chose on the validation folds (reports/calibration.json)
-and what its refusal score needs from the training rows. It never reads the test split; the per-epoch curves come
+and what its refusal score needs from the training rows; with train.other_hands, it also learns the training split's
+other hands as its "other" output. It never reads the test split; the per-epoch curves come
 from the validation folds (stage crossval)."""
 
 import sys
@@ -10,7 +11,7 @@ from signdigits.files import load_array, load_json, write_outputs
 from signdigits.modelfile import model_bytes
 from signdigits.params import load_params
 from signdigits.refusal import fit_stats
-from signdigits.training import train
+from signdigits.training import other_hands_to_learn, train
 
 
 def main():
@@ -18,7 +19,8 @@ def main():
     meta = load_json("data/split/meta.json")
     calibrated = load_json("reports/calibration.json")
     X_train, y_train = load_array("data/split/X_train.npy"), load_array("data/split/y_train.npy")
-    net, _ = train(params, X_train, y_train, n_classes=len(meta["classes"]))
+    others = other_hands_to_learn(params, load_array("data/split/X_others_train.npy"))
+    net, _ = train(params, X_train, y_train, n_classes=len(meta["classes"]), others=others)
     net.temperature = calibrated["temperature"]
     if calibrated["refusal"] is not None:
         net.refusal = {key: calibrated["refusal"][key] for key in ("score", "threshold")}

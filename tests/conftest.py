@@ -439,28 +439,24 @@ def _write_split(project: Path, n_train=40, n_test=10, folds=4, size=8, seed=0) 
     """A hand-made data/split/ in ``project``: two classes of noisy grey levels (class 1 brighter), alternating
     labels, ``folds`` validation folds that each hold both classes (≤ 1: all −1, cross-validation off), and
     meta.json and each row's source (sources_train.npy, sources_test.npy: "Dataset/<digit>/<part>_<i>.png") as the
-    split stage writes them; and data/raw/ with the same photos as digits "0" and "5" plus six of a digit "3" the
-    split left out (what evaluate's refusal report reads). Returns the split folder."""
+    split stage writes them; and eight photos of a digit "3", the other hands, six for training (in folds of their
+    own) and two for the test (what evaluate's refusal report reads). Returns the split folder."""
     import json
 
     rng = np.random.default_rng(seed)
-    split, raw = project / "data" / "split", project / "data" / "raw"
+    split = project / "data" / "split"
     split.mkdir(parents=True, exist_ok=True)
-    raw.mkdir(parents=True, exist_ok=True)
-    images, labels = [], []
     for part, n in (("train", n_train), ("test", n_test)):
         y = np.arange(n) % 2
         X = np.clip(rng.normal(0.3 + 0.4 * y[:, None], 0.1, size=(n, size * size)), 0, 1).astype(np.float32)
         np.save(split / f"X_{part}.npy", X)
         np.save(split / f"y_{part}.npy", y)
         np.save(split / f"sources_{part}.npy", np.array([f"Dataset/{'05'[c]}/{part}_{i}.png" for i, c in enumerate(y)]))
-        images.append(np.round(X * 255).astype(np.uint8))
-        labels.append(np.where(y == 1, "5", "0"))
-    images.append(rng.integers(0, 256, size=(6, size * size), dtype=np.uint8))
-    labels.append(np.full(6, "3"))
-    np.save(raw / "images.npy", np.concatenate(images))
-    np.save(raw / "labels.npy", np.concatenate(labels))
+    for part, n in (("train", 6), ("test", 2)):
+        np.save(split / f"X_others_{part}.npy", rng.uniform(0, 1, size=(n, size * size)).astype(np.float32))
+        np.save(split / f"sources_others_{part}.npy", np.array([f"Dataset/3/{part}_{i}.png" for i in range(n)]))
     np.save(split / "folds.npy", (np.arange(n_train) // 2) % folds if folds > 1 else np.full(n_train, -1))
+    np.save(split / "folds_others.npy", np.arange(6) % folds if folds > 1 else np.full(6, -1))
     (split / "meta.json").write_text(json.dumps({"classes": ["0", "5"], "image_size": size, "pixel_scale": 255.0}))
     return split
 

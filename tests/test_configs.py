@@ -14,17 +14,25 @@ from dvc.utils.hydra import compose_and_dump
 CLASSES = 'filter.classes=["0","1","2","3","4","5","6","7","8","9"]'
 # the default's robust training (mirrored, altered and non-hand photos), switched off by the lines that train on clean
 # photos: written since the default gained it (issue 19)
-CLEAN_PHOTOS = ["train.augment_mirror=false", "train.augment_perturb=[]", "train.outlier_exposure=0"]
+CLEAN_PHOTOS = [
+    "train.augment_mirror=false",
+    "train.augment_perturb=[]",
+    "train.outlier_exposure=0",
+    "train.other_hands=0",
+]
 LONG_LINES = {
     "default": [],
     "ten-digits": [
         CLASSES,
         *"train.hidden_units=512 train.augment_shift=2 train.lr_decay=0.02 train.weight_decay=0.0003".split(),
         "train.augment_perturb=[rotate,shift,scale,brighten,darken,contrast,gamma,noise,blur,occlude]",
+        "train.other_hands=0",  # all ten digits: no other hands to learn
+        "train.epochs=100",
     ],
     "course": [
         *"train.activation=sigmoid train.optimizer=sgd train.learning_rate=0.01 train.augment_shift=0".split(),
         *CLEAN_PHOTOS,
+        "train.epochs=100",
     ],
     "ten-digits-cnn-clean": [
         CLASSES,

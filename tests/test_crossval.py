@@ -53,11 +53,23 @@ def test_split_stage_folds_index_the_training_rows_only(tmp_path, copy_project, 
     np.save(project / "data/normalized/y.npy", np.arange(50) % 2)
     np.save(project / "data/normalized/sources.npy", np.array([f"Dataset/{'05'[i % 2]}/{i}.png" for i in range(50)]))
     (project / "data/normalized/meta.json").write_text(json.dumps({"classes": ["0", "5"], "image_size": 8}))
+    others = np.random.default_rng(1).random((21, 64)).astype(np.float32)  # photos of other digits
+    np.save(project / "data/normalized/X_others.npy", others)
+    np.save(project / "data/normalized/sources_others.npy", np.array([f"Dataset/3/{i}.png" for i in range(21)]))
     assert run_stage(project, "split").returncode == 0
-    split = {name: np.load(project / f"data/split/{name}.npy") for name in ("X_train", "y_train", "X_test", "folds")}
+    names = ("X_train", "y_train", "X_test", "folds", "X_others_train", "X_others_test", "folds_others")
+    split = {name: np.load(project / f"data/split/{name}.npy") for name in names}
     assert len(split["folds"]) == len(split["y_train"]) == 40 and set(split["folds"].tolist()) == set(range(5))
     test_rows = {row.tobytes() for row in split["X_test"]}
     assert not any(row.tobytes() in test_rows for row in split["X_train"])  # a fold holds training rows only
+    # the other hands: a fifth (rounded up) held out for the test, the rest in five folds of their own
+    learnt, held = ({row.tobytes() for row in split[name]} for name in ("X_others_train", "X_others_test"))
+    assert len(held) == 5 and len(learnt) == 16 and not learnt & held and learnt | held == {r.tobytes() for r in others}
+    assert np.bincount(split["folds_others"]).tolist() == [4, 3, 3, 3, 3]
+    sources = np.load(project / "data/split/sources_others_test.npy")
+    assert sorted(int(s.split("/")[-1][:-4]) for s in sources) == sorted(
+        np.flatnonzero([r.tobytes() in held for r in others])
+    )
 
 
 def test_folds_trained_side_by_side_are_the_folds_trained_one_after_another(root):
@@ -93,9 +105,9 @@ def test_each_fold_trains_on_the_other_folds_and_the_figures_add_up(monkeypatch,
     seen = []
     real_training = Network.training
 
-    def spy(net, X_train, y_train, config, validation=None):
+    def spy(net, X_train, y_train, config, validation=None, others=None):
         seen.append(({r.tobytes() for r in X_train}, {r.tobytes() for r in validation[0]}))
-        return real_training(net, X_train, y_train, config, validation)
+        return real_training(net, X_train, y_train, config, validation, others)
 
     monkeypatch.setattr(Network, "training", spy)
     history, per_fold, oof, nets = crossval.cross_validate(params, X, y, folds, 2)

@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 from scipy.stats import binomtest
 from sklearn.linear_model import LogisticRegression
@@ -193,6 +194,13 @@ def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project, run_s
     assert metrics["test_robust_accuracy"] == pytest.approx(np.mean(headline), abs=1e-4)
     refusal = json.loads((project / "reports/refusal.json").read_text())
     assert set(refusal["refused"]) == {"test", "non_hands", "other_digits"}  # other digits: write_split's "3"s
+    # the default learns the training split's "3"s as "other" (train.other_hands): each fold's network is scored on
+    # the "3"s of its fold, the final network on the test split's two
+    assert load_model(project / "models/model.npz").other_output
+    calibrated = json.loads((project / "reports/calibration.json").read_text())
+    assert set(calibrated["other_hand_auroc"]) == {"msp", "energy", "mahalanobis"}
+    assert calibrated["refusal"]["refused_other_hands"] in {round(k / 6, 4) for k in range(7)}
+    assert refusal["refused"]["other_digits"] in {0.0, 0.5, 1.0}
     assert refusal["refused"]["test"] == metrics["test_refused"] and refusal["score"] == "msp"
     # the baseline is the one minimum of its convex loss: another solver, run to a tighter tolerance, agrees
     X_train, y_train = np.load(project / "data/split/X_train.npy"), np.load(project / "data/split/y_train.npy")
@@ -212,7 +220,10 @@ def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project, run_s
     is_real_picture((project / "reports/prediction_examples.png").read_bytes())
     is_real_picture((project / "reports/perturbations.png").read_bytes())
     history = (project / "reports/history/plots/metrics/val_loss.tsv").read_text().splitlines()
-    assert history[0].split("\t") == ["step", "val_loss"] and history[1].startswith("1\t") and len(history) == 101
+    epochs = yaml.safe_load((project / "params.yaml").read_text())["train"]["epochs"]
+    assert (
+        history[0].split("\t") == ["step", "val_loss"] and history[1].startswith("1\t") and len(history) == 1 + epochs
+    )
 
 
 def test_evaluate_refuses_a_model_of_other_classes_or_none(evaluated_tiny_project, run_stage):

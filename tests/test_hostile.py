@@ -29,7 +29,7 @@ import yaml
 # Each value, key and combination check has its home in test_params.py (in-process); here, one of each kind of
 # mistake shows that the first stage stops on it, and the file-level hazards that only a real file shows.
 PARAMS_CASES = {
-    "epochs 0": ("epochs: 100", "epochs: 0", "train.epochs = 0 is not allowed; expected an integer ≥ 1"),
+    "epochs 0": ("epochs: 60", "epochs: 0", "train.epochs = 0 is not allowed; expected an integer ≥ 1"),
     "binary garbage": (None, b"\xff\xfe\x00garbage", "is not valid YAML"),
     "anchor bomb": (
         None,
