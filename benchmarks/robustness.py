@@ -110,9 +110,8 @@ finally:
 def train_stage(params: dict, X_train, y_train, X_others, calibrated: dict):
     """Stage train as `dvc repro` runs it, in a process of its own, in a temporary folder holding what it reads
     (these params, the training rows and other hands, the calibration that cross-validation chose): (the model it
-    wrote, its wall-clock
-    seconds with the interpreter's start and its imports, its peak memory in MiB: the process's maximum resident
-    set, PEAK_REPORTING)."""
+    wrote, its wall-clock seconds with the interpreter's start and its imports, its peak memory in MiB: the
+    process's maximum resident set, PEAK_REPORTING)."""
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         meta = {"classes": params["filter"]["classes"], "image_size": params["ingest"]["image_size"]}

@@ -45,6 +45,8 @@ def cross_validate(params, X, y, folds, n_classes, on_epoch=None, workers=None, 
     an epoch, ``workers`` threads (None: ``fold_workers``) train the folds side by side: each fold's network has
     its own random generator and arrays, so the networks are the same bit for bit with any number of threads.
     With cross-validation off (every fold −1) nothing is trained: all three are empty."""
+    if others is not None and folds_others is None:
+        raise ValueError("others need their folds, folds_others")
     k = int(folds.max()) + 1
     if k == 0:
         empty = np.zeros(0, dtype=np.int64)

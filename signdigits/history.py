@@ -7,7 +7,8 @@ same means as the headline metrics (docs/model.md, "Which figures are metrics").
 columns: train_loss and train_accuracy (the mean over folds of each fold's training rows), val_loss and val_accuracy
 (the mean over the validation folds), val_loss_std and val_accuracy_std (their standard deviation over folds), and
 batch_loss (the mean over folds of the loss of each epoch's batches as they were trained: augmented photos, the
-non-hands of outlier exposure, dropout).
+non-hands of outlier exposure, the other hands of train.other_hands, dropout; with the "other" output, over all its
+units, while the other losses are those of the classes' probabilities, Network._scores).
 """
 
 import shutil

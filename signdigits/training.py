@@ -64,10 +64,10 @@ def augmenter(
                 if epoch_masks is not None:
                     epoch_masks = np.where(flipped, perturbations.mirror(epoch_masks), epoch_masks)
             if background:
-                rows = np.flatnonzero(rng.random(len(images)) < 0.5)
-                row_masks = None if epoch_masks is None else epoch_masks[rows]
+                given = np.flatnonzero(rng.random(len(images)) < 0.5)
+                given_masks = None if epoch_masks is None else epoch_masks[given]
                 images = images.copy()
-                images[rows] = perturbations.background(images[rows], rng.random(len(rows)), rng, row_masks)
+                images[given] = perturbations.background(images[given], rng.random(len(given)), rng, given_masks)
             if families:
                 images = perturbations.random_perturbations(images, rng, families, severity, masks=epoch_masks)
             return images

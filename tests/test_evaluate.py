@@ -10,7 +10,7 @@ import yaml
 from PIL import Image
 from scipy.stats import binomtest
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
+from sklearn.metrics import log_loss, roc_auc_score
 
 from signdigits import figures
 from signdigits.metrics import (
@@ -21,6 +21,7 @@ from signdigits.metrics import (
     wilson_interval,
 )
 from signdigits.modelfile import load_model, save_model
+from signdigits.refusal import ood_score, refused
 
 
 @pytest.mark.parametrize(
@@ -196,11 +197,16 @@ def test_train_and_evaluate_stages_on_a_tiny_split(evaluated_tiny_project, run_s
     assert set(refusal["refused"]) == {"test", "non_hands", "other_digits"}  # other digits: write_split's "3"s
     # the default learns the training split's "3"s as "other" (train.other_hands): each fold's network is scored on
     # the "3"s of its fold, the final network on the test split's two
-    assert load_model(project / "models/model.npz").other_output
+    final = load_model(project / "models/model.npz")
+    assert final.other_output
     calibrated = json.loads((project / "reports/calibration.json").read_text())
     assert set(calibrated["other_hand_auroc"]) == {"msp", "energy", "mahalanobis"}
     assert calibrated["refusal"]["refused_other_hands"] in {round(k / 6, 4) for k in range(7)}
-    assert refusal["refused"]["other_digits"] in {0.0, 0.5, 1.0}
+    X_others_test = np.load(project / "data/split/X_others_test.npy")
+    assert refusal["refused"]["other_digits"] == round(float(np.mean(refused(final, X_others_test))), 4)
+    scores = [ood_score(final, X, "msp", {}, final.temperature) for X in (X_test, X_others_test)]
+    truth = np.repeat([1, 0], [len(scores[0]), len(scores[1])])
+    assert refusal["auroc"]["other_digits"] == round(roc_auc_score(truth, np.concatenate(scores)), 4)
     assert refusal["refused"]["test"] == metrics["test_refused"] and refusal["score"] == "msp"
     # the baseline is the one minimum of its convex loss: another solver, run to a tighter tolerance, agrees
     X_train, y_train = np.load(project / "data/split/X_train.npy"), np.load(project / "data/split/y_train.npy")

@@ -17,8 +17,8 @@ from signdigits.network import Network, TrainingConfig
 from signdigits.params import load_params
 from signdigits.perturbations import non_hands
 from signdigits.preprocess import NO_FOLD, other_hand_rows, shuffled_split, stratified_folds
-from signdigits.refusal import ood_score, other_probability
-from signdigits.training import augmenter, other_hands_to_learn
+from signdigits.refusal import flat, ood_score, other_probability
+from signdigits.training import augmenter, other_hands_to_learn, synthetic_outliers
 
 SIDE = 8
 
@@ -98,20 +98,41 @@ def test_a_network_learns_to_refuse_the_other_hands_and_still_answers_its_classe
 
 def test_each_epoch_draws_its_share_of_other_hands_altered_as_the_training_rows_are(monkeypatch):
     X, y, others = two_classes_and_others(n=20)
-    drawn = []
-    real_concatenate = np.concatenate
+    targets, draws = [], []
+    alter = augmenter(1, mirror=True, families=("occlude",))
 
-    def spy(arrays, *args, **kwargs):
-        if len(arrays) == 2 and len(arrays[1]) and arrays[1].ndim == 2 and arrays[1].shape[1] == 3:
-            drawn.append(arrays[1])  # an epoch's targets: the class rows', then the other hands' one-hot rows
-        return real_concatenate(arrays, *args, **kwargs)
+    def recording(pool):  # the augment function, recording each draw of rows it alters
+        augment = alter(pool)
 
-    config = TrainingConfig(epochs=3, other_hands=0.25, augment=augmenter(1, mirror=True, families=("occlude",)))
+        def epoch(rng, rows=None):
+            images = augment(rng, rows)
+            if rows is not None:
+                draws.append((pool, rows, images))
+            return images
+
+        return epoch
+
+    config = TrainingConfig(
+        epochs=3, other_hands=0.25, outlier_exposure=0.1, outliers=synthetic_outliers, augment=recording
+    )
     net = MLP(SIDE * SIDE, 4, 1, seed=0, other_output=True)
-    monkeypatch.setattr(np, "concatenate", spy)
+    real_gradients = net._gradients
+
+    def spy(X0, Y, *args):
+        targets.append(Y)
+        return real_gradients(X0, Y, *args)
+
+    monkeypatch.setattr(net, "_gradients", spy)
     net.fit(X, y, config, others=others)
     monkeypatch.undo()
-    assert len(drawn) == 3 and all(np.array_equal(t, np.tile([0, 0, 1], (10, 1))) for t in drawn)  # 0.25 · 40
+    for epoch in np.split(np.concatenate(targets), 3):  # 40 photos of the classes, 0.25 · 40 others, 0.1 · 40 non-hands
+        rows = [tuple(t) for t in epoch.tolist()]
+        assert len(rows) == 54 and rows.count((1, 0, 0)) == rows.count((0, 1, 0)) == 20
+        assert rows.count((0, 0, 1)) == 10 + 4  # the other hands and the non-hands: both "other", none uniform
+    assert len(draws) == 3
+    for pool, rows, images in draws:  # each epoch's draw: ten distinct other hands, altered like the training rows
+        assert np.array_equal(pool, others) and len(set(rows.tolist())) == 10
+        assert not np.array_equal(images, others[rows])
     # more than there are: each epoch learns every one of them once
     assert net._other_hands(others, TrainingConfig(other_hands=4.0), len(X))[0] == len(others)
     with pytest.raises(ValueError, match="other_output"):
@@ -154,6 +175,7 @@ def test_each_fold_learns_the_other_hands_of_the_other_folds_and_is_scored_on_it
     params = load_params("train", root / "params.yaml")
     params |= {"epochs": 2, "augment_perturb": [], "augment_shift": 0, "other_hands": 0.5, "hidden_units": 4}
     X, y, others = two_classes_and_others(n=15)
+    others[0] = 0.5  # a flat image: refused whatever its score
     folds, folds_others = stratified_folds(y, 3, seed=0), np.arange(len(others)) % 3
     seen = []
     real_training = Network.training
@@ -174,7 +196,9 @@ def test_each_fold_learns_the_other_hands_of_the_other_folds_and_is_scored_on_it
     outside = np.concatenate([ood_score(n, others[folds_others == f], "msp", {}, T) for f, n in enumerate(nets)])
     truth = np.repeat([1, 0], [len(inside), len(outside)])
     assert report["other_hand_auroc"]["msp"] == round(roc_auc_score(truth, np.concatenate([inside, outside])), 4)
-    refused = np.mean(outside < report["refusal"]["threshold"])
+    is_flat = np.concatenate([flat(others[folds_others == f]) for f in range(3)])
+    assert is_flat.sum() == 1
+    refused = np.mean((outside < report["refusal"]["threshold"]) | is_flat)
     assert report["refusal"]["refused_other_hands"] == round(float(refused), 4)
 
 
