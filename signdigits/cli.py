@@ -54,9 +54,11 @@ def load_predictor(model_path):
 
 
 def predict_photos(paths, model_path=DEFAULT_MODEL):
-    """[{path, digit, probability}] for each photo path, in order. A photo the model refuses gets digit None and
-    a ``reason`` (with the probability of its best guess, if the model saw it); a photo that cannot be read gets
-    {path, error} instead, and the others are still predicted. A bad model stops everything (a UsageError)."""
+    """[{path, digit, probability}] for each photo path, in order: the probability is that of the digit given that
+    the photo shows one of the model's digits; a model with the "other" output adds ``p_other``, the probability
+    that it shows none of them. A photo the model refuses gets digit None, a ``reason`` and its best ``guess``
+    (with that guess's probability, if the model saw it); a photo that cannot be read gets {path, error} instead,
+    and the others are still predicted. A bad model stops everything (a UsageError)."""
     from signdigits.evaluation import confidence_of_prediction
     from signdigits.images import TooSmall, read_photo
     from signdigits.preprocess import normalize
@@ -87,10 +89,12 @@ def predict_photos(paths, model_path=DEFAULT_MODEL):
         if net.refusal is not None:
             score, threshold = net.refusal["score"], net.refusal["threshold"]
             scores = ood_score(net, X, score, net.ood_stats, net.temperature, Z)
-            other = other_probability(net, X, net.temperature) if net.other_output else None
+        other = other_probability(net, X, net.temperature) if net.other_output else None
         seen = [result for result in results if "error" not in result and "reason" not in result]
         for i, (result, k, p) in enumerate(zip(seen, predicted, confidence)):
             result |= {"digit": meta["classes"][k], "probability": round(float(p), 4)}
+            if net.other_output:
+                result["p_other"] = round(float(other[i]), 4)
             reason = None
             if is_flat[i]:
                 reason = f"a flat image, no hand (its grey levels spread {X[i].std():.3f} < {MIN_SPREAD})"

@@ -26,6 +26,7 @@ LONG_LINES = {
         CLASSES,
         *"train.hidden_units=512 train.augment_shift=2 train.lr_decay=0.02 train.weight_decay=0.0003".split(),
         "train.augment_perturb=[rotate,shift,scale,brighten,darken,contrast,gamma,noise,blur,occlude]",
+        "train.outlier_exposure=0.1",
         "train.other_hands=0",  # all ten digits: no other hands to learn
         "train.epochs=100",
     ],

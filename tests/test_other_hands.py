@@ -250,3 +250,7 @@ def test_predict_says_none_of_its_digits_when_the_other_output_wins(tmp_path):
     assert answers[10.0]["digit"] is None and answers[10.0]["guess"] == "0"
     assert re.fullmatch(r"none of its digits: another hand or no hand \(P\(other\) 0\.9\d\d\)", answers[10.0]["reason"])
     assert answers[-10.0]["digit"] == "0" and "reason" not in answers[-10.0]
+    X = np.asarray(Image.open(photo).resize((6, 6), Image.Resampling.LANCZOS), np.float32).reshape(1, -1) / 255
+    for other_bias, answer in answers.items():  # P(other) beside every answer, as refusal.other_probability gives it
+        net.params["b2"][:] = [5.0, 0.0, other_bias]
+        assert answer["p_other"] == pytest.approx(float(other_probability(net, X, 1.0)[0]), abs=2e-3)
