@@ -254,3 +254,20 @@ def test_predict_says_none_of_its_digits_when_the_other_output_wins(tmp_path):
     for other_bias, answer in answers.items():  # P(other) beside every answer, as refusal.other_probability gives it
         net.params["b2"][:] = [5.0, 0.0, other_bias]
         assert answer["p_other"] == pytest.approx(float(other_probability(net, X, 1.0)[0]), abs=2e-3)
+
+
+def test_a_model_file_from_before_the_other_output_still_loads(tmp_path):
+    import json
+
+    net = MLP(36, 5, 1, "relu", seed=1)
+    net.metadata = {"classes": ["0", "5"], "image_size": 6, "pixel_scale": 255.0}
+    save_model(net, tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as archive:
+        content = {key: archive[key] for key in archive.files}
+    header = json.loads(str(content["header"]))
+    del header["architecture"]["other_output"]  # as ed1763d and before wrote it
+    np.savez(tmp_path / "old.npz", **(content | {"header": np.array(json.dumps(header))}))
+    old = load_model(tmp_path / "old.npz")
+    X = np.random.default_rng(5).uniform(size=(4, 36)).astype(np.float32)
+    assert not old.other_output and old.n_units == 1
+    assert np.array_equal(old.predict_proba(X), net.predict_proba(X))
