@@ -82,18 +82,18 @@ def layers(model: str, architecture: dict):
     from before batch normalisation has no batch_norm)."""
     a = architecture
     if model == "mlp":
-        return mlp_layers(a["n_inputs"], a["n_hidden"], output_units(a))
+        return mlp_layers(a["n_inputs"], a["n_hidden"], output_units(a["n_outputs"], a.get("other_output", False)))
+    units = output_units(a["n_outputs"], a.get("other_output", False))
     blocks, dense, output = cnn_layers(
-        a["n_inputs"], output_units(a), a["channels"], a["kernel_size"], a["n_hidden"], a.get("batch_norm", False)
+        a["n_inputs"], units, a["channels"], a["kernel_size"], a["n_hidden"], a.get("batch_norm", False)
     )
     return *blocks, dense, output
 
 
-def output_units(architecture: dict) -> int:
+def output_units(n_outputs: int, other_output: bool) -> int:
     """The output layer's units: n_outputs, or with ``other_output`` one per class (two for one sigmoid output)
-    and the "other" unit. A model file from before other_output has none."""
-    n_outputs = architecture["n_outputs"]
-    return max(2, n_outputs) + 1 if architecture.get("other_output", False) else n_outputs
+    and the "other" unit. (A model file from before other_output has none: ``layers`` reads it as False.)"""
+    return max(2, n_outputs) + 1 if other_output else n_outputs
 
 
 def shapes(model: str, architecture: dict) -> dict:

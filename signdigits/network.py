@@ -51,6 +51,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from signdigits.errors import UsageError
+from signdigits.layout import output_units
 from signdigits.optim import make_optimizer
 
 DIVERGENCE_FACTOR = 10.0  # see ``diverged``
@@ -177,7 +178,7 @@ class Network:
         # ``other_output``: the output layer has one unit more than the classes need, "other"
         # (``n_units``, see the module docstring); ``n_outputs`` stays what the predictions have (1 or K).
         self.other_output = bool(other_output)
-        self.n_units = max(2, self.n_outputs) + 1 if self.other_output else self.n_outputs
+        self.n_units = output_units(self.n_outputs, self.other_output)
         self.seed, self.dtype, self.standardize = int(seed), np.dtype(dtype), bool(standardize)
         self.photo_norm = bool(photo_norm)
         # Set after training from the validation folds (stage train; refusal.py), stored in the model file:
@@ -382,12 +383,16 @@ class Network:
                     on_epoch(row)
         return history
 
+    def _other_targets(self, n, dtype):
+        """n one-hot rows of the "other" unit: the targets of other hands (label K)."""
+        return np.tile(np.eye(self.n_units, dtype=dtype)[-1], (n, 1))
+
     def _outlier_targets(self, n, dtype):
-        """The targets of n outliers (images that are no hands): the "other" unit's one-hot row if the
+        """The targets of n outliers (images that are no hands): the "other" unit's (``_other_targets``) if the
         network has one (it then learns "none of the classes"), else the uniform distribution (1/K each, 0.5 for
         one sigmoid output)."""
         if self.other_output:
-            return np.tile(np.eye(self.n_units, dtype=dtype)[-1], (n, 1))
+            return self._other_targets(n, dtype)
         return np.full((n, self.n_units), 1 / max(2, self.n_units), dtype)
 
     def _other_hands(self, others, config: TrainingConfig, n_rows):
@@ -431,7 +436,7 @@ class Network:
                     drawn = self.rng.permutation(len(others))[:n_others]
                     photos = others[drawn] if augment_others is None else augment_others(self.rng, drawn)
                     X0_epoch = np.concatenate([X0_epoch, self._input(photos)])
-                    Y_epoch = np.concatenate([Y_epoch, np.tile(np.eye(self.n_units, dtype=Y.dtype)[-1], (n_others, 1))])
+                    Y_epoch = np.concatenate([Y_epoch, self._other_targets(n_others, Y.dtype)])
                 if n_outliers:
                     side = int(round(np.sqrt(self.n_inputs)))
                     X0_epoch = np.concatenate([X0_epoch, self._input(config.outliers(n_outliers, side, self.rng))])
