@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from scipy import ndimage
+from scipy import ndimage, stats
 
 from signdigits import perturbations as P
 
@@ -239,14 +239,43 @@ def test_non_hands_are_seeded_images_of_every_kind():
     assert X.shape == (44, 400) and X.dtype == np.float32 and 0 <= X.min() and X.max() <= 1
     np.testing.assert_array_equal(X, P.non_hands(44, 20, seed=0))
     assert not np.array_equal(X, P.non_hands(44, 20, seed=1))
-    np.testing.assert_array_equal(X[:11], P.non_hands(11, 20, seed=0))  # a longer set begins with a shorter one
     assert sorted(set(kinds)) == sorted(P.NON_HAND_KINDS)
     assert set(np.unique(kinds, return_counts=True)[1]) == {4}  # an equal share of each kind
     flats = X[kinds == "flat"]
     assert flats[0].max() == 0.0 and flats[1].min() == 1.0 and np.allclose(flats[2], 0.5)  # black, white, grey
     assert (X[kinds != "flat"].std(axis=1) > 0.02).all()  # everything else has some structure
+    assert P.non_hands(0, 20).shape == (0, 400) and P.non_hands(3, 20).shape == (3, 400)  # kinds with no rows
+
+
+def test_two_tones_are_the_rejection_samplers_pairs():
+    first, second = P._two_tones(np.random.default_rng(0), 20000)
+    assert (np.abs(second - first) >= 0.3 - 1e-12).all() and 0 <= second.min() and second.max() <= 1
+    # the reference: draw the second tone again and again until it lies 0.3 or more from the first
+    rng = np.random.default_rng(1)
+    firsts = rng.uniform(0, 1, 20000)
+    seconds = []
+    for tone in firsts:
+        other = rng.uniform(0, 1)
+        while abs(other - tone) < 0.3:
+            other = rng.uniform(0, 1)
+        seconds.append(other)
+    assert stats.ks_2samp(second, seconds).pvalue > 0.01
+    assert stats.ks_2samp(second - first, np.array(seconds) - firsts).pvalue > 0.01  # the pairs, not only the tones
 
 
 def test_images_must_be_square_rows():
     with pytest.raises(ValueError, match="side²"):
         P.mirror(np.zeros((2, 10), np.float32))
+
+
+def test_unit_blobs_are_scipys_wrapped_gaussian_filter():
+    sigmas = np.array([1.5, 2.8, 4.0])  # the blob sizes non_hands and background draw from
+    blobs = P._unit_blobs(np.random.default_rng(0), 3, 28, sigmas)
+    noise = np.random.default_rng(0).standard_normal((3, 28, 28))
+    for image, field, sigma in zip(blobs, noise, sigmas):
+        reference = ndimage.gaussian_filter(field, sigma, mode="wrap")
+        reference = (reference - reference.mean()) / reference.std()
+        np.testing.assert_allclose(image, reference, atol=2e-3)  # scipy samples its kernel and cuts it at 4σ
+    assert np.allclose(blobs.mean(axis=(1, 2)), 0) and np.allclose(blobs.std(axis=(1, 2)), 1)
+    one_for_all = P._unit_blobs(np.random.default_rng(0), 3, 28, 2.8)
+    np.testing.assert_allclose(one_for_all[1], blobs[1])
