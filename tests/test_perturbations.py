@@ -247,6 +247,44 @@ def test_non_hands_are_seeded_images_of_every_kind():
     assert P.non_hands(0, 20).shape == (0, 400) and P.non_hands(3, 20).shape == (3, 400)  # kinds with no rows
 
 
+def test_each_kind_of_non_hand_varies_as_its_comment_says():
+    side, n = 28, 1100
+    X = P.non_hands(n, side, seed=3).reshape(n, side, side).astype(np.float64)
+    kinds = P.non_hand_kinds(n)
+    rows, columns = np.indices((side, side))
+    # discs, squares, rings: on a plain ground (its four corners one tone) the shape is what differs from the corner;
+    # its centre lies anywhere in the frame, row and column drawn independently, and its size varies
+    for kind in ("disc", "square", "ring"):
+        images = X[kinds == kind]
+        plain = np.ptp(images[:, [0, 0, -1, -1], [0, -1, 0, -1]], axis=1) < 1e-6
+        assert 0.3 < plain.mean() < 0.7  # half on one tone, half on a gradient
+        shapes = np.abs(images[plain] - images[plain][:, :1, :1]) > 0.05
+        area = shapes.sum(axis=(1, 2))
+        centre_r, centre_q = (shapes * rows).sum(axis=(1, 2)) / area, (shapes * columns).sum(axis=(1, 2)) / area
+        assert centre_r.std() > 0.08 * side and centre_q.std() > 0.08 * side, kind
+        assert abs(np.corrcoef(centre_r, centre_q)[0, 1]) < 0.4, kind
+        assert area.std() > 0.2 * area.mean(), kind
+    # checkerboards: cells of several sizes (the length of the first run of the first row)
+    boards = X[kinds == "checkerboard"]
+    cells = [np.argmax(board[0] != board[0, 0]) for board in boards]
+    assert len(set(cells)) >= 4
+    # stripes: in every direction (the angle of the strongest frequency, as a line through the origin)
+    stripes = X[kinds == "stripes"]
+    spectra = np.abs(np.fft.fft2(stripes - stripes.mean(axis=(1, 2), keepdims=True)))
+    peaks = [np.unravel_index(np.argmax(spectrum), spectrum.shape) for spectrum in spectra]
+    frequencies = np.fft.fftfreq(side)
+    angles = np.mod([np.arctan2(frequencies[r], frequencies[q]) for r, q in peaks], np.pi)
+    assert np.histogram(angles, bins=4, range=(0, np.pi))[0].min() >= 0.1 * len(angles)
+    # blobs: of several sizes. A Gaussian of σ pixels leaves a power spectrum ∝ exp(−4π²σ²|f|²), whose mean |f|² is
+    # 1 / (8π²σ²): σ estimated from each image's spectrum (low for wide blobs, which the frame cuts off) spreads
+    blobs = X[kinds == "blobs"]
+    power = np.abs(np.fft.fft2(blobs - blobs.mean(axis=(1, 2), keepdims=True))) ** 2
+    squared_frequencies = np.fft.fftfreq(side)[:, None] ** 2 + np.fft.fftfreq(side)[None, :] ** 2
+    mean_squared_frequency = (power * squared_frequencies).sum(axis=(1, 2)) / power.sum(axis=(1, 2))
+    sigmas = np.sqrt(1 / (8 * np.pi**2 * mean_squared_frequency))
+    assert np.percentile(sigmas, 90) - np.percentile(sigmas, 10) > 1.0  # one σ for all: about 0.5
+
+
 def test_two_tones_are_the_rejection_samplers_pairs():
     first, second = P._two_tones(np.random.default_rng(0), 20000)
     assert (np.abs(second - first) >= 0.3 - 1e-12).all() and 0 <= second.min() and second.max() <= 1
