@@ -209,7 +209,7 @@ def load_model(path):
             start = file.read(6)
         archive = zipfile.ZipFile(path)
     except FileNotFoundError:
-        raise UsageError(f"model file {path} not found; {FIX}") from None
+        raise UsageError(f"model file {path} not found; run from the project root, give --model, or {FIX}") from None
     except (IsADirectoryError, NotAFileError) as error:
         raise UsageError(f"model file {path} {error.strerror}; give the model file (.npz)") from None
     except (OSError, zipfile.BadZipFile) as error:

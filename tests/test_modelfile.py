@@ -75,7 +75,7 @@ def expect_refused(path, message):
 
 def test_files_that_are_not_models(tmp_path):
     path = tmp_path / "model.npz"
-    expect_refused(path, r"model file .*model.npz not found; retrain it")
+    expect_refused(path, r"model file .*model.npz not found; run from the project root, give --model, or retrain it")
     path.write_bytes(b"PK\x03\x04 truncated")
     expect_refused(path, "is not a readable model file")
     np.save(tmp_path / "array.npy", np.zeros((3, 2)))
