@@ -13,6 +13,7 @@ and scoring the folds, training the final model, predicting the test split) agai
 """
 
 import argparse
+import io
 import subprocess
 import sys
 import tempfile
@@ -22,14 +23,16 @@ from pathlib import Path
 import numpy as np
 import yaml
 from common import ROOT, environment, readme_configuration, real_other_hands, real_split
+from PIL import Image, ImageDraw
 from threadpoolctl import threadpool_info
 
 from signdigits.crossval import calibrate, cross_validate, robustness_table
 from signdigits.evaluation import predict_split, refusal_report, robustness_on_test
 from signdigits.files import write_outputs
+from signdigits.images import read_photo
 from signdigits.modelfile import load_model
 from signdigits.perturbations import FAMILIES, mirror, non_hands, random_perturbations
-from signdigits.preprocess import stratified_folds
+from signdigits.preprocess import normalize, stratified_folds
 from signdigits.refusal import fit_stats
 from signdigits.robustness import HEADLINE_SEVERITIES, robust_accuracy
 from signdigits.training import other_hands_to_learn
@@ -51,6 +54,8 @@ CNN_SECONDS_GOAL, CNN_MIB_GOAL, COST_GOAL = 120.0, 250.0, 1.5
 # issue 19's goals for the held-back photos from other sources, printed beside their stand-in here
 ANSWERED_GOAL, SURE_AND_WRONG_GOAL, SURE = 0.90, 0.05, 0.9
 MIXED_SEED = 7
+# red balls (discs) on light grounds, as a user might photograph one: sizes as fractions of the frame, 20 of each
+BALL_SIZES, BALLS_PER_SIZE, BALL_SEED = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8), 20, 3
 
 
 def blas_kernel():
@@ -90,6 +95,31 @@ def honesty_under_mixed_changes(nets, X, y, folds, calibrated: dict) -> dict:
         "accuracy_answered": float(np.mean(right[answered])) if answered.any() else float("nan"),
         "sure_and_wrong": float(np.mean(answered & sure & ~right)),
     }
+
+
+def red_balls(image_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Photos of a red ball, read as `signdigits predict` reads a photo: for each of BALL_SIZES, BALLS_PER_SIZE
+    discs that wide (a fraction of the frame), of a red drawn in [150, 255) × [0, 80)², on a light 200-pixel square
+    (each channel in [200, 250)), the centre moved by up to a tenth of the frame (seeded). Returns (the network's
+    rows, each photo's size)."""
+    rng = np.random.default_rng(BALL_SEED)
+    rows, sizes = [], np.repeat(BALL_SIZES, BALLS_PER_SIZE)
+    for size in sizes:
+        image = Image.new("RGB", (200, 200), tuple(int(v) for v in rng.integers(200, 250, 3)))
+        radius, (x, y) = size * 100, 100 + rng.integers(-20, 21, 2)
+        red = (int(rng.integers(150, 255)), int(rng.integers(0, 80)), int(rng.integers(0, 80)))
+        ImageDraw.Draw(image).ellipse((x - radius, y - radius, x + radius, y + radius), fill=red)
+        photo = io.BytesIO()
+        image.save(photo, format="PNG")
+        rows.append(read_photo(photo.getvalue(), image_size, f"ball {size}").reshape(-1))
+    return normalize(np.stack(rows)), sizes
+
+
+def balls_answered(net, image_size: int) -> dict:
+    """How many of the red balls (red_balls) the final model answers with a digit instead of '?', per size."""
+    X, sizes = red_balls(image_size)
+    answered = ~predict_split(net, {"X_test": X}).refused
+    return {float(size): int(np.sum(answered[sizes == size])) for size in BALL_SIZES}
 
 
 # A stage script run as `python SCRIPT` runs it, which then writes its process's peak resident memory (VmHWM, in KiB)
@@ -165,6 +195,7 @@ def measure(name: str) -> dict:
     start = time.perf_counter()
     robust_test = robustness_on_test(net, split)
     refusals = refusal_report(net, X_test, y_test, predictions, X_others_test)
+    balls = balls_answered(net, params["ingest"]["image_size"])
     seconds["evaluate's robustness and refusals"] = time.perf_counter() - start
 
     accuracy = [f["accuracy"] for f in per_fold]
@@ -180,6 +211,7 @@ def measure(name: str) -> dict:
         "test_accuracy": float(np.mean(predictions.y_pred == y_test)),
         "test_robust_accuracy": robust_accuracy(robust_test),
         "refusals": refusals,
+        "balls": balls,
         "seconds": seconds,
         "peak_mib": peak_mib,
     }
@@ -225,6 +257,10 @@ def report(name: str, figures: dict) -> None:
         )
         text = f"{share:.4f} (test split's, AUROC {refusals['auroc']['other_digits']}; {folds_text})"
         row("other digits refused", text, goal and f"≥ {goal}", goal and share >= goal)
+    balls = figures["balls"]
+    per_size = ", ".join(f"{size:.0%} {count}" for size, count in balls.items())
+    total = len(balls) * BALLS_PER_SIZE
+    row("red balls answered", f"{sum(balls.values())} of {total} (final model; by width: {per_size})")
     honesty = figures["honesty"]
     row(
         "two changes at once",
