@@ -6,10 +6,11 @@ For each model (the default params; the README's ``dvc exp run -n course`` line,
 was, the reference the default is measured against; its ``-n ten-digits`` and ``-n ten-digits-cnn`` lines), the
 pipeline's own functions run in this process on the real photos, as the stages run them: cross-validation (clean
 accuracy, accuracy under the perturbation suite, temperature, refusal threshold) and evaluate's figures on the test
-split. Between them stage train runs as `dvc repro` runs it, in a process of its own (interpreter start and imports
-included), which gives its time and peak memory (the CNN's cost goals). Every figure is printed beside its goal.
-Cost is measured on identical work in the same run: the stages' work without the robustness measurements (training
-and scoring the folds, training the final model, predicting the test split) against the same with them.
+split, and how many of 120 photos of a red ball the final model answers with a digit. Between them stage train runs as
+`dvc repro` runs it, in a process of its own (interpreter start and imports included), which gives its time and peak
+memory (the CNN's cost goals). Every figure is printed beside its goal. Cost is measured on identical work in the same
+run: the stages' work without the robustness measurements (training and scoring the folds, training the final model,
+predicting the test split) against the same with them.
 """
 
 import argparse
