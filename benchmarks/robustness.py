@@ -32,7 +32,7 @@ from signdigits.evaluation import predict_split, refusal_report, robustness_on_t
 from signdigits.files import write_outputs
 from signdigits.images import read_photo
 from signdigits.modelfile import load_model
-from signdigits.perturbations import FAMILIES, mirror, non_hands, random_perturbations
+from signdigits.perturbations import FAMILIES, MEASURED_NON_HANDS, image_side, mirror, non_hands, random_perturbations
 from signdigits.preprocess import normalize, stratified_folds
 from signdigits.refusal import fit_stats
 from signdigits.robustness import HEADLINE_SEVERITIES, robust_accuracy
@@ -181,8 +181,9 @@ def measure(name: str) -> dict:
     seconds["cross-validation"] = time.perf_counter() - start
     start = time.perf_counter()
     robust_cv = robustness_table(nets, X_train, y_train, folds)
+    synthetic = non_hands(MEASURED_NON_HANDS, image_side(X_train))
     calibrated = calibrate(
-        nets, X_train, y_train, folds, out_of_fold, params["refusal"], non_hands(500, 28), X_others, folds_others
+        nets, X_train, y_train, folds, out_of_fold, params["refusal"], synthetic, X_others, folds_others
     )
     seconds["cross-validation's robustness and calibration"] = time.perf_counter() - start
     honesty = honesty_under_mixed_changes(nets, X_train, y_train, folds, calibrated)  # the benchmark's, not a stage's

@@ -16,7 +16,7 @@ from signdigits import calibration, robustness
 from signdigits.errors import UsageError
 from signdigits.metrics import DECIMALS, classification_report_text, held_out_metrics, macro_average_roc, roc_curves
 from signdigits.network import standardization
-from signdigits.perturbations import non_hands
+from signdigits.perturbations import MEASURED_NON_HANDS, non_hands
 from signdigits.refusal import ood_score, refused
 from signdigits.stats import discordant_counts, mcnemar_p
 
@@ -72,7 +72,7 @@ def refusal_report(net, X_test, y_test, predictions: Predictions, X_others) -> d
     photos it answers (None if it refuses them all). Without a refusal threshold (cross-validation off) only flat
     images are refused, and there is no score."""
     side = int(round(np.sqrt(net.n_inputs)))
-    others = {"non_hands": non_hands(500, side, seed=NON_HANDS_SEED)}
+    others = {"non_hands": non_hands(MEASURED_NON_HANDS, side, seed=NON_HANDS_SEED)}
     if X_others is not None and len(X_others):
         others["other_digits"] = X_others
     report = {"score": None, "threshold": None, "refused": {}, "auroc": {}}

@@ -456,6 +456,7 @@ NON_HAND_KINDS = (
     "stripes",  # sinusoidal stripes at a random angle and period
     "blobs",  # smooth random blobs (Gaussian-filtered noise)
 )
+MEASURED_NON_HANDS = 500  # how many synthetic non-hands the refusal figures are measured on (crossval, evaluate)
 
 
 def non_hand_kinds(n: int) -> np.ndarray:

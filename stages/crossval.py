@@ -23,10 +23,8 @@ from signdigits.errors import exit_code
 from signdigits.files import hold_signals, load_array, load_json, release_signals, write_outputs
 from signdigits.history import log_epoch, open_log
 from signdigits.params import load_all
-from signdigits.perturbations import non_hands
+from signdigits.perturbations import MEASURED_NON_HANDS, non_hands
 from signdigits.training import other_hands_to_learn
-
-NON_HANDS = 500  # synthetic non-hand images the refusal scores are measured on
 
 
 def main():
@@ -52,7 +50,7 @@ def main():
             robust, calibrated = {}, NO_CALIBRATION
             if nets:
                 robust = robustness_table(nets, X, y, folds)
-                synthetic = non_hands(NON_HANDS, meta["image_size"])
+                synthetic = non_hands(MEASURED_NON_HANDS, meta["image_size"])
                 calibrated = calibrate(
                     nets, X, y, folds, out_of_fold, params["refusal"], synthetic, X_others, folds_others
                 )
