@@ -16,6 +16,7 @@ CLASSES = 'filter.classes=["0","1","2","3","4","5","6","7","8","9"]'
 # photos: written since the default gained it (issue 19)
 CLEAN_PHOTOS = [
     "train.augment_mirror=false",
+    "train.augment_background=false",
     "train.augment_perturb=[]",
     "train.outlier_exposure=0",
     "train.other_hands=0",
@@ -26,6 +27,7 @@ LONG_LINES = {
         CLASSES,
         *"train.hidden_units=512 train.augment_shift=2 train.lr_decay=0.02 train.weight_decay=0.0003".split(),
         "train.augment_perturb=[rotate,shift,scale,brighten,darken,contrast,gamma,noise,blur,occlude]",
+        "train.augment_background=false",
         "train.outlier_exposure=0.1",
         "train.other_hands=0",  # all ten digits: no other hands to learn
         "train.epochs=100",
