@@ -195,6 +195,7 @@ SCHEMA = {
         "augment_zoom": number(0, 0.5),
         "augment_mirror": boolean(),
         "augment_background": boolean(),
+        "augment_busy_background": number(0, 1),
         "augment_perturb": family_list(),
         "augment_severity": integer(1, 5),
         "photo_norm": boolean(),

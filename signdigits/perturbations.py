@@ -311,12 +311,11 @@ def occlude(X: np.ndarray, fraction, rng: np.random.Generator, masks: np.ndarray
 
 
 def background(X: np.ndarray, strength, rng: np.random.Generator, masks: np.ndarray | None = None) -> np.ndarray:
-    """Each image's background (background_mask) replaced, with weight strength[n], by another: out = (1 − α) x + α b,
-    α = strength · the mask softened at its edge inside the background (the mask times its own Gaussian blur of
-    σ = 0.6 pixel, so the hand's pixels keep α = 0). The new background b = clip(t + a z, 0, 1): a tone t uniform
-    in [0.03, 0.3] (darker than the dataset's white wall), and a texture z (unit-variance noise smoothed by a
-    Gaussian of σ = side/10 to blobs a few pixels wide, a wall or cloth), of amplitude a uniform in [0.04, 0.12],
-    all drawn from ``rng`` independently of the strengths. ``masks``: background_mask(X), if already computed."""
+    """Each image's background replaced, with weight strength[n], by a darker wall (``replace_background``). The new
+    background b = clip(t + a z, 0, 1): a tone t uniform in [0.03, 0.3] (darker than the dataset's white wall), and
+    a texture z (unit-variance noise smoothed by a Gaussian of σ = side/10 to blobs a few pixels wide, a wall or
+    cloth), of amplitude a uniform in [0.04, 0.12], all drawn from ``rng`` independently of the strengths.
+    ``masks``: background_mask(X), if already computed."""
     X = _as_rows(X)
     n, side = len(X), image_side(X)
     strengths = _per_image(strength, n)
@@ -324,9 +323,20 @@ def background(X: np.ndarray, strength, rng: np.random.Generator, masks: np.ndar
     amplitudes = rng.uniform(0.04, 0.12, n)
     textures = _unit_blobs(rng, n, side, side / 10)
     new = np.clip(tones[:, None, None] + amplitudes[:, None, None] * textures, 0, 1)
+    return replace_background(X, new, strengths, masks)
+
+
+def replace_background(X: np.ndarray, new: np.ndarray, strength=1.0, masks: np.ndarray | None = None) -> np.ndarray:
+    """Each image's background (background_mask) replaced, with weight strength[n], by the image new[n] (rows or
+    images of X's side): out = (1 − α) x + α b, α = strength · the mask softened at its edge inside the background
+    (the mask times its own Gaussian blur of σ = 0.6 pixel), so the hand's pixels keep α = 0. ``masks``:
+    background_mask(X), if already computed."""
+    X = _as_rows(X)
+    n, side = len(X), image_side(X)
+    new = np.asarray(new, dtype=np.float64).reshape(n, side, side)
     masks = (background_mask(X) if masks is None else masks).reshape(n, side, side).astype(np.float64)
     soft = masks * ndimage.gaussian_filter(masks, (0, 0.6, 0.6), mode="nearest")  # sigma 0: image by image
-    alpha = strengths[:, None, None] * soft
+    alpha = _per_image(strength, n)[:, None, None] * soft
     images = X.reshape(n, side, side).astype(np.float64)
     return _finish(((1 - alpha) * images + alpha * new).reshape(n, side * side))
 

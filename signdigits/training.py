@@ -27,13 +27,16 @@ def augmenter(
     background: bool = False,
     families: tuple[str, ...] = (),
     severity: int = 3,
+    busy_share: float = 0.0,
 ):
     """The ``augment`` argument of Network.fit for the train.augment_* params (None when there is nothing to do): a
     function of the training rows X that returns the function of the epoch's generator ``rng`` (and optionally of
     ``rows``, a selection of X's rows) giving the epoch's copy of X (or of those rows): the images moved, turned
     and zoomed (``random_transforms``); then each mirrored with probability 1/2 if ``mirror``; then, if
-    ``background``, each with probability 1/2 given another background (perturbations.background) at a strength
-    drawn uniformly in [0, 1]; then each altered by perturbations.random_perturbations with ``families`` up to
+    ``background``, each with probability 1/2 given another background at a strength drawn uniformly in [0, 1]:
+    of those, a share ``busy_share`` a busy one (perturbations.replace_background with a synthetic non-hand image,
+    perturbations.non_hands: stripes, checks, shapes, gradients, noise), the others a darker, textured wall
+    (perturbations.background); then each altered by perturbations.random_perturbations with ``families`` up to
     ``severity``.
 
     The photos' background masks, which another background and an occlusion need, are found once per training set
@@ -65,9 +68,15 @@ def augmenter(
                     epoch_masks = np.where(flipped, perturbations.mirror(epoch_masks), epoch_masks)
             if background:
                 given = np.flatnonzero(rng.random(len(images)) < 0.5)
-                given_masks = None if epoch_masks is None else epoch_masks[given]
+                busy = given[rng.random(len(given)) < busy_share] if busy_share else given[:0]
+                walls = np.setdiff1d(given, busy)
                 images = images.copy()
-                images[given] = perturbations.background(images[given], rng.random(len(given)), rng, given_masks)
+                images[walls] = perturbations.background(images[walls], rng.random(len(walls)), rng, epoch_masks[walls])
+                if len(busy):
+                    side = perturbations.image_side(images)
+                    new = perturbations.non_hands(len(busy), side, seed=int(rng.integers(2**32)))
+                    strengths = rng.random(len(busy))
+                    images[busy] = perturbations.replace_background(images[busy], new, strengths, epoch_masks[busy])
             if families:
                 images = perturbations.random_perturbations(images, rng, families, severity, masks=epoch_masks)
             return images
@@ -89,6 +98,7 @@ def training_config(params) -> TrainingConfig:
             params["augment_background"],
             tuple(params["augment_perturb"]),
             params["augment_severity"],
+            params["augment_busy_background"],
         ),
         "outliers": synthetic_outliers if params["outlier_exposure"] else None,
     }

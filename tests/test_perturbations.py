@@ -133,6 +133,22 @@ def test_background_changes_the_field_and_leaves_the_hand(hand):
     np.testing.assert_allclose(half[mask] - photo[0][mask], (out[mask] - photo[0][mask]) / 2, atol=1e-5)
 
 
+def test_replace_background_puts_the_given_image_behind_the_hand(hand):
+    photo, _ = hand
+    mask = P.background_mask(photo)[0]
+    new = np.random.default_rng(0).uniform(0, 1, (1, 784))
+    out = P.replace_background(photo, new, 1.0)[0]
+    np.testing.assert_array_equal(out[~mask], photo[0][~mask])  # the hand and its hole untouched
+    # reference: α = the mask times its Gaussian blur (σ 0.6 pixel, edge pixels repeated), out = (1 − α) x + α b
+    m = mask.reshape(28, 28).astype(np.float64)
+    alpha = (m * ndimage.gaussian_filter(m, 0.6, mode="nearest")).reshape(-1)
+    np.testing.assert_allclose(out, (1 - alpha) * photo[0] + alpha * new[0], atol=1e-6)
+    assert (alpha[mask] == 1).mean() > 0.7  # beyond the blur of the hand's edge (2 pixels): the new image itself
+    quarter = P.replace_background(photo, new.reshape(1, 28, 28), 0.25)[0]  # rows or images
+    np.testing.assert_allclose(quarter - photo[0], (out - photo[0]) / 4, atol=1e-6)
+    np.testing.assert_array_equal(P.replace_background(photo, new, 0.0), photo)
+
+
 def test_otsu_thresholds_maximise_the_between_class_variance():
     # independent reference: every cut between two sorted distinct values, scored by w0 w1 (mu0 - mu1)^2
     rng = np.random.default_rng(5)
