@@ -91,8 +91,9 @@ def mixed_changes(X) -> np.ndarray:
 
 def busy_walls(X) -> np.ndarray:
     """A stand-in for photos taken in front of something other than a plain wall: each photo's background replaced
-    by a synthetic non-hand image (non_hands, seeded: a flat tone, a gradient, noise, a disc, square or ring, a
-    checkerboard, stripes or blobs), which the suite's smooth dark ``background`` does not cover."""
+    by a synthetic non-hand image (non_hands, seeded: mostly busy ones, a disc, square or ring, a checkerboard,
+    stripes, noise or blobs; some a flat tone or a gradient), which the suite's smooth dark ``background`` does not
+    cover."""
     return replace_background(X, non_hands(len(X), image_side(X), seed=BUSY_SEED), 1.0)
 
 
@@ -211,7 +212,8 @@ def measure(name: str) -> dict:
     )
     seconds["cross-validation's robustness and calibration"] = time.perf_counter() - start
     stand_ins = {  # the benchmark's, not a stage's
-        name: honesty(nets, X_train, alter(X_train), y_train, folds, calibrated) for name, alter in STAND_INS.items()
+        stand_in: honesty(nets, X_train, alter(X_train), y_train, folds, calibrated)
+        for stand_in, alter in STAND_INS.items()
     }
 
     net, seconds["final training (stage train)"], peak_mib = train_stage(params, X_train, y_train, X_others, calibrated)
@@ -290,8 +292,11 @@ def report(name: str, figures: dict) -> None:
     total = len(balls) * BALLS_PER_SIZE
     row("red balls answered", f"{sum(balls.values())} of {total} (final model; by width: {per_size})")
     for stand_in, honest in figures["stand_ins"].items():
-        text = f"accuracy {honest['accuracy']:.4f}, refused {honest['refused']:.4f} (folds; a stand-in for photos from "
-        row(stand_in, text + "elsewhere)")
+        text = (
+            f"accuracy {honest['accuracy']:.4f}, refused {honest['refused']:.4f} "
+            "(folds; a stand-in for photos from elsewhere)"
+        )
+        row(stand_in, text)
         share = honest["accuracy_answered"]
         row("  right, of the answered", f"{share:.4f}", f"≥ {ANSWERED_GOAL} (held-back photos)", share >= ANSWERED_GOAL)
         share = honest["sure_and_wrong"]

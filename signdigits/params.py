@@ -288,12 +288,18 @@ def training_memory(train: dict, image_size: int, n_classes: int = 10) -> int:
 
 
 def _check_combinations(params: dict) -> None:
-    """Checks across sections: the CNN's pooling must leave at least one pixel, memory must be sane."""
+    """Checks across keys: options that need another, the CNN's pooling must leave a pixel, memory must be sane."""
     train, image_size = params["train"], params["ingest"]["image_size"]
     if train["batch_norm"] and train["model"] != "cnn":
         raise UsageError(
             f"params.yaml: train.batch_norm = true needs train.model = cnn (it normalizes the conv blocks; the "
             f"{train['model']} has none); set train.batch_norm: false"
+        )
+    if train["augment_busy_background"] and not train["augment_background"]:
+        raise UsageError(
+            f"params.yaml: train.augment_busy_background = {train['augment_busy_background']} needs "
+            "train.augment_background = true (it is a share of the photos given another background); set "
+            "train.augment_background: true or train.augment_busy_background: 0"
         )
     if train["model"] == "cnn":
         blocks = len(train["conv_channels"])

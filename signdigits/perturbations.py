@@ -328,7 +328,7 @@ def background(X: np.ndarray, strength, rng: np.random.Generator, masks: np.ndar
 
 def replace_background(X: np.ndarray, new: np.ndarray, strength=1.0, masks: np.ndarray | None = None) -> np.ndarray:
     """Each image's background (background_mask) replaced, with weight strength[n], by the image new[n] (rows or
-    images of X's side): out = (1 − α) x + α b, α = strength · the mask softened at its edge inside the background
+    images of X's side): out = (1 − α) x + α new[n], α = strength · the mask softened at its edge inside the background
     (the mask times its own Gaussian blur of σ = 0.6 pixel), so the hand's pixels keep α = 0. ``masks``:
     background_mask(X), if already computed."""
     X = _as_rows(X)

@@ -34,10 +34,10 @@ def augmenter(
     ``rows``, a selection of X's rows) giving the epoch's copy of X (or of those rows): the images moved, turned
     and zoomed (``random_transforms``); then each mirrored with probability 1/2 if ``mirror``; then, if
     ``background``, each with probability 1/2 given another background at a strength drawn uniformly in [0, 1]:
-    of those, a share ``busy_share`` a busy one (perturbations.replace_background with a synthetic non-hand image,
-    perturbations.non_hands: stripes, checks, shapes, gradients, noise), the others a darker, textured wall
-    (perturbations.background); then each altered by perturbations.random_perturbations with ``families`` up to
-    ``severity``.
+    of those, a share ``busy_share`` a synthetic non-hand image behind the hand (perturbations.replace_background
+    with ``synthetic_outliers``: mostly busy ones, stripes, checks, shapes, noise, blobs, and some flat tones and
+    gradients), the others a darker, textured wall (perturbations.background); then each altered by
+    perturbations.random_perturbations with ``families`` up to ``severity``.
 
     The photos' background masks, which another background and an occlusion need, are found once per training set
     (finding them takes most of the perturbations' time), then moved, turned, zoomed and mirrored with their photos:
@@ -73,8 +73,7 @@ def augmenter(
                 images = images.copy()
                 images[walls] = perturbations.background(images[walls], rng.random(len(walls)), rng, epoch_masks[walls])
                 if len(busy):
-                    side = perturbations.image_side(images)
-                    new = perturbations.non_hands(len(busy), side, seed=int(rng.integers(2**32)))
+                    new = synthetic_outliers(len(busy), perturbations.image_side(images), rng)
                     strengths = rng.random(len(busy))
                     images[busy] = perturbations.replace_background(images[busy], new, strengths, epoch_masks[busy])
             if families:

@@ -148,6 +148,11 @@ def test_busy_backgrounds_are_non_hands_blended_behind_the_hand():
         np.testing.assert_array_equal(epoch, expected)
         np.testing.assert_array_equal(epoch[:, hand.ravel() < 0.5], X[:, hand.ravel() < 0.5])  # the hand stays
         assert (0 < len(busy) < len(given)) if share == 0.5 else len(busy) == share * len(given)
+    rows = np.arange(0, n, 3)  # an epoch's draw of some rows (other hands): as if those rows were all there is
+    some = augmenter(0, background=True, busy_share=0.5)(X)(np.random.default_rng(4), rows)
+    np.testing.assert_array_equal(
+        some, augmenter(0, background=True, busy_share=0.5)(X[rows])(np.random.default_rng(4))
+    )
 
 
 def test_masks_found_once_give_the_epochs_that_masks_found_every_epoch_give():

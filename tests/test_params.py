@@ -258,6 +258,18 @@ def test_batch_norm_needs_the_cnn(tmp_path):
     assert load_params("train", cnn)["batch_norm"] is True
 
 
+def test_busy_backgrounds_need_other_backgrounds(tmp_path):
+    path = write_params(tmp_path, **{"train.augment_background": False, "train.augment_busy_background": 0.5})
+    with pytest.raises(UsageError) as raised:
+        load_params("train", path)
+    assert str(raised.value) == (
+        "params.yaml: train.augment_busy_background = 0.5 needs train.augment_background = true (it is a share of "
+        "the photos given another background); set train.augment_background: true or train.augment_busy_background: 0"
+    )
+    on = write_params(tmp_path, **{"train.augment_background": True, "train.augment_busy_background": 0.5})
+    assert load_params("train", on)["augment_busy_background"] == 0.5
+
+
 def test_absurd_memory_is_refused_before_anything_runs(tmp_path):
     path = write_params(tmp_path, **{"ingest.image_size": 256, "train.hidden_units": 65536, "train.optimizer": "sgd"})
     with pytest.raises(UsageError) as raised:

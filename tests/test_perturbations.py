@@ -147,6 +147,13 @@ def test_replace_background_puts_the_given_image_behind_the_hand(hand):
     quarter = P.replace_background(photo, new.reshape(1, 28, 28), 0.25)[0]  # rows or images
     np.testing.assert_allclose(quarter - photo[0], (out - photo[0]) / 4, atol=1e-6)
     np.testing.assert_array_equal(P.replace_background(photo, new, 0.0), photo)
+    # a stack: each image with its own strength and new image, the masks given, as the reference does one at a time
+    stack = np.concatenate([photo, P.mirror(photo), photo])
+    news = np.random.default_rng(1).uniform(0, 1, (3, 784))
+    together = P.replace_background(stack, news, [1.0, 0.5, 0.0], masks=P.background_mask(stack))
+    for image, b, strength, out in zip(stack, news, (1.0, 0.5, 0.0), together):
+        np.testing.assert_array_equal(out, P.replace_background(image[None], b[None], strength)[0])
+    np.testing.assert_array_equal(together[2], photo[0])
 
 
 def test_otsu_thresholds_maximise_the_between_class_variance():
