@@ -318,12 +318,11 @@ def background(X: np.ndarray, strength, rng: np.random.Generator, masks: np.ndar
     ``masks``: background_mask(X), if already computed."""
     X = _as_rows(X)
     n, side = len(X), image_side(X)
-    strengths = _per_image(strength, n)
     tones = rng.uniform(0.03, 0.3, n)
     amplitudes = rng.uniform(0.04, 0.12, n)
     textures = _unit_blobs(rng, n, side, side / 10)
     new = np.clip(tones[:, None, None] + amplitudes[:, None, None] * textures, 0, 1)
-    return replace_background(X, new, strengths, masks)
+    return replace_background(X, new, strength, masks)
 
 
 def replace_background(X: np.ndarray, new: np.ndarray, strength=1.0, masks: np.ndarray | None = None) -> np.ndarray:

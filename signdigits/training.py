@@ -68,8 +68,8 @@ def augmenter(
                     epoch_masks = np.where(flipped, perturbations.mirror(epoch_masks), epoch_masks)
             if background:
                 given = np.flatnonzero(rng.random(len(images)) < 0.5)
-                busy = given[rng.random(len(given)) < busy_share] if busy_share else given[:0]
-                walls = np.setdiff1d(given, busy)
+                is_busy = rng.random(len(given)) < busy_share if busy_share else np.zeros(len(given), bool)
+                walls, busy = given[~is_busy], given[is_busy]
                 images = images.copy()
                 images[walls] = perturbations.background(images[walls], rng.random(len(walls)), rng, epoch_masks[walls])
                 if len(busy):

@@ -139,7 +139,7 @@ def test_replace_background_puts_the_given_image_behind_the_hand(hand):
     new = np.random.default_rng(0).uniform(0, 1, (1, 784))
     out = P.replace_background(photo, new, 1.0)[0]
     np.testing.assert_array_equal(out[~mask], photo[0][~mask])  # the hand and its hole untouched
-    # reference: α = the mask times its Gaussian blur (σ 0.6 pixel, edge pixels repeated), out = (1 − α) x + α b
+    # reference: α = the mask times its Gaussian blur (σ 0.6 pixel, edge pixels repeated), out = (1 − α) x + α new
     m = mask.reshape(28, 28).astype(np.float64)
     alpha = (m * ndimage.gaussian_filter(m, 0.6, mode="nearest")).reshape(-1)
     np.testing.assert_allclose(out, (1 - alpha) * photo[0] + alpha * new[0], atol=1e-6)
