@@ -22,7 +22,10 @@ Inside, the steps of the network's own prediction (network.py, mlp.py, cnn.py), 
 
 With the "other" output (train.other_hands), Z is the classes' part of the output layer's U (Network.class_logits:
 its first K columns, or U₂ − U₁ for two classes), and a second output gives P(other) = Softmax(U / T)'s last
-column, (N, 1), from which the refusal's msp score is (1 − other) · max(probabilities).
+column, (N, 1), from which the refusal's msp score is (1 − other) · max(probabilities). A model whose refusal reads
+the energy score gets an output of it, (N, 1): T · ReduceLogSumExp(V / T) of the classes' units V (Z; with the
+"other" output U without its last column; a one-output network's [0, z]), which the probabilities cannot give back
+(softmax forgets where the logits sit).
 
 Folded, i.e. not a node of its own: the block's bias b_l, which cnn.py adds after pooling, is the Conv's bias
 when the block has no batch norm: adding a per-channel constant commutes with a window's maximum (in floats
@@ -50,7 +53,7 @@ from signdigits.network import PHOTO_EPSILON
 
 OPSET = 17  # ONNX 1.12 (2022): onnxruntime ≥ 1.13, OpenCV's DNN module and TensorRT read it
 INSTALL = 'pip install -e ".[onnx]"'
-INPUT, OUTPUT, OTHER = "pixels", "probabilities", "other"
+INPUT, OUTPUT, OTHER, ENERGY = "pixels", "probabilities", "other", "energy"
 
 
 def require_onnx():
@@ -133,6 +136,21 @@ def _other_probability(graph, net, U):
     return graph.node("Gather", [joint, last], OTHER, axis=1)
 
 
+def _energy(graph, net, U):
+    """The output of a model whose refusal reads the energy score (refusal.ood_score): T · logsumexp(V / T) over the
+    classes' units V, (N, 1)."""
+    if net.other_output:
+        columns = graph.constant("energy_columns", list(range(net.n_units - 1)), np.int64)
+        U = graph.node("Gather", [U, columns], "V", axis=1)
+    T = graph.constant("temperature_energy", net.temperature)
+    V = graph.node("Div", [U, T], "V_calibrated")
+    if net.binary and not net.other_output:  # one logit z is the pair [0, z]: logsumexp(0, z / T) = softplus(z / T)
+        free = graph.node("Softplus", [V], "logsumexp")
+    else:
+        free = graph.node("ReduceLogSumExp", [V], "logsumexp", axes=[1])
+    return graph.node("Mul", [free, T], ENERGY)
+
+
 def _class_logits(graph, net, U):
     """The classes' logits from the output layer's U (Network.class_logits): U, or without the "other" unit."""
     if not net.other_output:
@@ -179,6 +197,11 @@ def _metadata(net) -> dict:
                 if net.other_output
                 else ""
             )
+            + (
+                f"; {ENERGY}: float32 (N, 1), the refusal's energy score T * logsumexp(logits / T) over the classes"
+                if net.refusal is not None and net.refusal["score"] == "energy"
+                else ""
+            )
         ),
         "opset": str(OPSET),
         "format": net.FORMAT,
@@ -204,6 +227,9 @@ def to_onnx(net):
     if net.other_output:
         _other_probability(graph, net, U)
         outputs.append(helper.make_tensor_value_info(OTHER, TensorProto.FLOAT, ["N", 1]))
+    if net.refusal is not None and net.refusal["score"] == "energy":
+        _energy(graph, net, U)
+        outputs.append(helper.make_tensor_value_info(ENERGY, TensorProto.FLOAT, ["N", 1]))
     proto = helper.make_graph(
         graph.nodes,
         f"signdigits {net.FORMAT}",

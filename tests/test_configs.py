@@ -94,23 +94,33 @@ def test_each_named_configuration_is_its_long_line(root, compose):
         assert yaml.safe_load(compose(f"+config={name}")) == by_hand(params, overrides), name
     # the robust line: the clean line, then its own values (one file, config/ten-digits-cnn.yaml, holds them)
     robust = yaml.safe_load((root / "config" / "ten-digits-cnn.yaml").read_text())
-    assert robust.pop("defaults") == ["ten-digits-cnn-clean", "_self_"] and set(robust) == {"train"}
+    assert robust.pop("defaults") == ["ten-digits-cnn-clean", "_self_"] and set(robust) == {"train", "refusal"}
     expected = by_hand(params, LONG_LINES["ten-digits-cnn-clean"])
     expected["train"] |= robust["train"]
+    expected["refusal"] |= robust["refusal"]
     assert robust["train"]["augment_mirror"] is True and robust["train"]["photo_norm"] is True
+    assert robust["refusal"] == {"score": "energy"}
     assert yaml.safe_load(compose("+config=ten-digits-cnn")) == expected
 
 
-def test_the_default_restores_every_value_a_named_configuration_sets(root):
-    """config/default.yaml holds the committed filter.classes and every train value, so that a named configuration
-    sets the whole model, whatever another one left in the workspace's params.yaml."""
+def test_the_default_restores_every_value_a_named_configuration_sets(root, compose):
+    """config/default.yaml holds the committed filter.classes, every train value and refusal.score, so that a named
+    configuration sets the whole model, whatever another one left in the workspace's params.yaml."""
     params = yaml.safe_load((root / "params.yaml").read_text())
     default = yaml.safe_load((root / "config" / "default.yaml").read_text())
-    assert default == {"filter": {"classes": params["filter"]["classes"]}, "train": params["train"]}
+    assert default == {
+        "filter": {"classes": params["filter"]["classes"]},
+        "train": params["train"],
+        "refusal": {"score": params["refusal"]["score"]},
+    }
     for path in (root / "config").glob("*.yaml"):
         named = yaml.safe_load(path.read_text())
-        assert set(named) <= {"defaults", "filter", "train"} and set(named.get("filter", {})) <= {"classes"}, path
+        assert set(named) <= {"defaults", "filter", "train", "refusal"}, path
+        assert set(named.get("filter", {})) <= {"classes"} and set(named.get("refusal", {})) <= {"score"}, path
         assert set(named["train"]) <= set(params["train"]), path
+    # the CNN line's refusal score does not stay behind when another configuration follows it
+    after_cnn = yaml.safe_load(compose("+config=ten-digits", params=compose("+config=ten-digits-cnn")))
+    assert after_cnn["refusal"] == params["refusal"]
 
 
 def test_params_yaml_is_laid_out_as_the_composition_writes_it(root, compose):

@@ -12,6 +12,7 @@ from signdigits.cli import main
 from signdigits.cnn import CNN
 from signdigits.mlp import MLP
 from signdigits.modelfile import load_model, save_model
+from signdigits.refusal import ood_score
 
 onnx = pytest.importorskip("onnx")  # part of requirements-dev.txt: CI has it, and fails on any skip
 from signdigits.export import OPSET, to_onnx  # noqa: E402  (needs onnx)
@@ -27,17 +28,19 @@ OPTIONS = [
 ]
 
 
-def random_network(model, activation, n_outputs, standardize, batch_norm, photo_norm, temperature, seed=0):
+def random_network(
+    model, activation, n_outputs, standardize, batch_norm, photo_norm, temperature, seed=0, other_output=False
+):
     """A small untrained network with every number away from its initial value: biases and batch-norm shifts
     random, γ of both signs, running statistics far from (0, 1), a per-pixel input mean. The CNN's 11-pixel side
     leaves an odd row and column for each pooling to drop (11 → 5 → 2). photo_norm and the temperature are set
     by hand, as the train stage stores them."""
     rng = np.random.default_rng(seed)
     if model == "mlp":
-        net = MLP(49, 6, n_outputs, activation, seed=seed, standardize=standardize)
+        net = MLP(49, 6, n_outputs, activation, seed=seed, standardize=standardize, other_output=other_output)
     else:
         net = CNN(121, n_outputs, (3, 2), KERNEL[activation], 5, activation, seed, standardize=standardize,
-                  batch_norm=batch_norm)  # fmt: skip
+                  batch_norm=batch_norm, other_output=other_output)  # fmt: skip
     for name, value in net.params.items():
         if name.startswith("b"):
             value[...] = rng.normal(0, 0.5, value.shape)
@@ -69,6 +72,33 @@ def test_the_graph_gives_our_probabilities_and_classes(options, onnx_parity):
     assert max(differences.values()) <= 1e-5
     ops = {node.op_type for node in to_onnx(net).graph.node}
     assert "Dropout" not in ops and ("Transpose" in ops) == (options[0] == "cnn")
+
+
+@pytest.mark.parametrize("other_output", [False, True])
+@pytest.mark.parametrize("n_outputs", [1, 3])
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_a_model_that_refuses_by_energy_exports_its_score(model, n_outputs, other_output, onnx_parity):
+    """The energy score cannot be computed from the probabilities (softmax forgets where the logits sit), so the
+    graph gives it as an output of its own: refusal.ood_score's, with the temperature; a model refusing by msp
+    has no such output."""
+    import onnxruntime  # requirements-dev.txt, as onnx
+
+    net = random_network(model, "relu", n_outputs, True, model == "cnn", True, 1.3, other_output=other_output)
+    X = photos(net)
+    names = {}
+    for score in ("msp", "energy"):
+        net.refusal = {"score": score, "threshold": 0.0}
+        graph = to_onnx(net).SerializeToString()
+        assert max(onnx_parity(net, graph, X).values()) <= 1e-5
+        session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
+        names[score] = [output.name for output in session.get_outputs()]
+        if score == "energy":
+            side = int(np.sqrt(net.n_inputs))
+            (energy,) = session.run(["energy"], {"pixels": X.reshape(-1, 1, side, side)})
+            assert energy.shape == (len(X), 1)
+            np.testing.assert_allclose(energy[:, 0], ood_score(net, X, "energy", {}, 1.3), rtol=1e-5, atol=1e-5)
+    other = ["other"] if other_output else []
+    assert names == {"msp": ["probabilities", *other], "energy": ["probabilities", *other, "energy"]}
 
 
 @pytest.fixture
