@@ -66,7 +66,7 @@ CNN_SECONDS_GOAL, CNN_MIB_GOAL, COST_GOAL = 120.0, 250.0, 1.5
 # issue 19's goals for the held-back photos from other sources, printed beside their stand-in here
 ANSWERED_GOAL, SURE_AND_WRONG_GOAL, SURE = 0.90, 0.05, 0.9
 MIXED_SEED, BUSY_SEED, PHOTO_SEED = 7, 8, 9  # the stand-ins' draws
-PHOTO_CROP = (0.15, 0.6)  # the side of a crop of a real photo behind the hand, a fraction of the photo's shorter side
+PHOTO_CROP = (0.15, 0.6)  # the side of a crop of a real image put behind the hand, a fraction of its shorter side
 # red balls (discs) on light grounds, as a user might photograph one: sizes as fractions of the frame, 20 of each
 BALL_SIZES, BALLS_PER_SIZE, BALL_SEED = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8), 20, 3
 
@@ -106,19 +106,21 @@ def real_walls() -> list[np.ndarray]:
     a terrain (jacksboro_fault_dem.npz, lit from the north-west by matplotlib's LightSource), each in [0, 1]."""
     photo = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     person = np.asarray(Image.open(photo).convert("L"), dtype=np.float64) / 255
-    elevation = np.load(cbook.get_sample_data("jacksboro_fault_dem.npz", asfileobj=False))["elevation"]
+    with np.load(cbook.get_sample_data("jacksboro_fault_dem.npz", asfileobj=False)) as terrain:
+        elevation = terrain["elevation"]
     return [person, LightSource(azdeg=315, altdeg=45).hillshade(elevation, vert_exag=0.05)]
 
 
 def photo_walls(X) -> np.ndarray:
     """A stand-in for a photo taken in front of a person or a rough wall, made of images the networks never saw:
     each photo's background replaced by a square crop of one of ``real_walls`` in turn, its side a random fraction
-    PHOTO_CROP of the image's shorter side at a random place, mirrored half the time, resized to the photos' side
-    (Lanczos, as ingest resizes; seeded)."""
+    PHOTO_CROP of that source image's shorter side, at a random place, mirrored half the time, resized to the
+    photos' side (Lanczos, as ingest resizes; seeded)."""
     rng, side = np.random.default_rng(PHOTO_SEED), image_side(X)
     walls = real_walls()
     new = np.empty((len(X), side, side))
-    for i, wall in enumerate(walls[i % len(walls)] for i in range(len(X))):
+    for i in range(len(X)):
+        wall = walls[i % len(walls)]
         width = int(rng.uniform(*PHOTO_CROP) * min(wall.shape))
         top, left = (int(rng.integers(0, length - width + 1)) for length in wall.shape)
         crop = Image.fromarray(np.round(wall[top : top + width, left : left + width] * 255).astype(np.uint8))

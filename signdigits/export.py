@@ -138,17 +138,22 @@ def _other_probability(graph, net, U):
 
 def _energy(graph, net, U):
     """The output of a model whose refusal reads the energy score (refusal.ood_score): T · logsumexp(V / T) over the
-    classes' units V, (N, 1)."""
+    classes' units V, (N, 1); the temperature's Div and Mul only if the model records one, as for the
+    probabilities."""
+    V = U
     if net.other_output:
         columns = graph.constant("energy_columns", list(range(net.n_units - 1)), np.int64)
-        U = graph.node("Gather", [U, columns], "V", axis=1)
-    T = graph.constant("temperature_energy", net.temperature)
-    V = graph.node("Div", [U, T], "V_calibrated")
+        V = graph.node("Gather", [U, columns], "V", axis=1)
+    calibrated = net.temperature != 1.0
+    if calibrated:
+        T = graph.constant("temperature_energy", net.temperature)
+        V = graph.node("Div", [V, T], "V_calibrated")
+    name = "logsumexp" if calibrated else ENERGY
     if net.binary and not net.other_output:  # one logit z is the pair [0, z]: logsumexp(0, z / T) = softplus(z / T)
-        free = graph.node("Softplus", [V], "logsumexp")
+        logsumexp = graph.node("Softplus", [V], name)
     else:
-        free = graph.node("ReduceLogSumExp", [V], "logsumexp", axes=[1])
-    return graph.node("Mul", [free, T], ENERGY)
+        logsumexp = graph.node("ReduceLogSumExp", [V], name, axes=[1])
+    return graph.node("Mul", [logsumexp, T], ENERGY) if calibrated else logsumexp
 
 
 def _class_logits(graph, net, U):

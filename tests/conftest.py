@@ -501,26 +501,41 @@ def _our_outputs(net, X):
 def _onnx_parity(net, model, X, tolerance=1e-5):
     """Run the exported ``model`` (bytes of an .onnx file) on the rows X (N, side²), reshaped to the graph's
     (N, 1, side, side) pixels, with onnxruntime and with onnx's reference evaluator; assert that both give the
-    network's probabilities within ``tolerance`` (max abs) and its predicted classes. {runtime: max abs
-    difference}."""
+    network's probabilities within ``tolerance`` (max abs) and its predicted classes, and each further output the
+    graph has within it too: ``other``, P(other) (refusal.other_probability), and ``energy``, the refusal's energy
+    score (refusal.ood_score), relative to its size where that is over 1. {runtime: max difference over every
+    output}."""
     import onnx
     import onnxruntime
     from onnx.reference import ReferenceEvaluator
 
+    from signdigits.refusal import ood_score, other_probability
+
     side = int(np.sqrt(net.n_inputs))
     pixels = np.ascontiguousarray(X, np.float32).reshape(-1, 1, side, side)
     classes, expected = _our_outputs(net, X)
+    further = {
+        "other": lambda: other_probability(net, X, net.temperature),
+        "energy": lambda: ood_score(net, X, "energy", {}, net.temperature),
+    }
     session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    assert names[0] == "probabilities" and set(names[1:]) <= set(further), names
     outputs = {
-        "onnxruntime": session.run(None, {"pixels": pixels})[0],
-        "reference": ReferenceEvaluator(onnx.load_from_string(model)).run(None, {"pixels": pixels})[0],
+        "onnxruntime": session.run(names, {"pixels": pixels}),
+        "reference": ReferenceEvaluator(onnx.load_from_string(model)).run(names, {"pixels": pixels}),
     }
     differences = {}
-    for runtime, P in outputs.items():
+    for runtime, (P, *rest) in outputs.items():
         assert P.shape == expected.shape and P.dtype == np.float32, (runtime, P.shape, P.dtype)
         differences[runtime] = float(np.abs(P - expected).max())
-        assert differences[runtime] <= tolerance, (runtime, differences[runtime])
         assert np.array_equal(P.argmax(axis=1), classes), runtime
+        for name, values in zip(names[1:], rest):
+            assert values.shape == (len(X), 1) and values.dtype == np.float32, (runtime, name, values.shape)
+            ours = further[name]()  # an energy may be far from 1: its difference is taken relative to |ours| there
+            difference = float((np.abs(values[:, 0] - ours) / np.maximum(1.0, np.abs(ours))).max())
+            differences[runtime] = max(differences[runtime], difference)
+        assert differences[runtime] <= tolerance, (runtime, differences[runtime])
     return differences
 
 
@@ -528,7 +543,7 @@ def _onnx_parity(net, model, X, tolerance=1e-5):
 def onnx_parity():
     """onnx_parity(net, model_bytes, X, tolerance=1e-5): the exported graph, run by onnxruntime and by onnx's
     reference evaluator, gives the network's probabilities (within tolerance) and classes, photo_norm and the
-    temperature included; returns {runtime: max abs difference}."""
+    temperature included, and its P(other) and energy outputs if it has them; returns {runtime: max difference}."""
     return _onnx_parity
 
 
