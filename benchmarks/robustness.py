@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_info
 from signdigits.crossval import calibrate, cross_validate, robustness_table
 from signdigits.evaluation import predict_split, refusal_report, robustness_on_test
 from signdigits.files import write_outputs
-from signdigits.images import read_photo
+from signdigits.images import read_photo, to_network_input
 from signdigits.modelfile import load_model
 from signdigits.perturbations import (
     FAMILIES,
@@ -115,7 +115,7 @@ def photo_walls(X) -> np.ndarray:
     """A stand-in for a photo taken in front of a person or a rough wall, made of images the networks never saw:
     each photo's background replaced by a square crop of one of ``real_walls`` in turn, its side a random fraction
     PHOTO_CROP of that source image's shorter side, at a random place, mirrored half the time, resized to the
-    photos' side (Lanczos, as ingest resizes; seeded)."""
+    photos' side as ingest resizes a photo (images.to_network_input; seeded)."""
     rng, side = np.random.default_rng(PHOTO_SEED), image_side(X)
     walls = real_walls()
     new = np.empty((len(X), side, side))
@@ -124,7 +124,7 @@ def photo_walls(X) -> np.ndarray:
         width = int(rng.uniform(*PHOTO_CROP) * min(wall.shape))
         top, left = (int(rng.integers(0, length - width + 1)) for length in wall.shape)
         crop = Image.fromarray(np.round(wall[top : top + width, left : left + width] * 255).astype(np.uint8))
-        new[i] = np.asarray(crop.resize((side, side), Image.Resampling.LANCZOS), dtype=np.float64) / 255
+        new[i] = to_network_input(crop, side) / 255
         if rng.random() < 0.5:
             new[i] = new[i][:, ::-1]
     return replace_background(X, new, 1.0)

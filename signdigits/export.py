@@ -136,6 +136,10 @@ def _other_probability(graph, net, U):
     return graph.node("Gather", [joint, last], OTHER, axis=1)
 
 
+def _refuses_by_energy(net) -> bool:
+    return net.refusal is not None and net.refusal["score"] == "energy"
+
+
 def _energy(graph, net, U):
     """The output of a model whose refusal reads the energy score (refusal.ood_score): T · logsumexp(V / T) over the
     classes' units V, (N, 1); the temperature's Div and Mul only if the model records one, as for the
@@ -204,7 +208,7 @@ def _metadata(net) -> dict:
             )
             + (
                 f"; {ENERGY}: float32 (N, 1), the refusal's energy score T * logsumexp(logits / T) over the classes"
-                if net.refusal is not None and net.refusal["score"] == "energy"
+                if _refuses_by_energy(net)
                 else ""
             )
         ),
@@ -232,7 +236,7 @@ def to_onnx(net):
     if net.other_output:
         _other_probability(graph, net, U)
         outputs.append(helper.make_tensor_value_info(OTHER, TensorProto.FLOAT, ["N", 1]))
-    if net.refusal is not None and net.refusal["score"] == "energy":
+    if _refuses_by_energy(net):
         _energy(graph, net, U)
         outputs.append(helper.make_tensor_value_info(ENERGY, TensorProto.FLOAT, ["N", 1]))
     proto = helper.make_graph(
