@@ -1,12 +1,15 @@
 """What the benchmarks share: the real dataset's split, built in-process from SIGN_DIGITS_DATA."""
 
 import os
+import re
+import resource
 import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
@@ -90,12 +93,18 @@ def run(project, *command):
     return time.perf_counter() - start
 
 
-def copy_of_project(folder: Path) -> Path:
-    """The committed project (git ls-files) as a new git repository in ``folder``."""
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, folder / name)
+def copy_of_project(folder: Path, commit: str | None = None) -> Path:
+    """The committed project (git ls-files), or the project at ``commit``, as a new git repository in ``folder``."""
+    if commit is None:
+        files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+        for name in files:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, folder / name)
+    else:
+        archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True)
+        if archive.returncode != 0:
+            sys.exit(f"git archive {commit} failed (a shallow clone? fetch the history): {archive.stderr.decode()}")
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
     for command in (
         ["git", "init", "-q"],
         ["git", "add", "-A"],
@@ -103,6 +112,56 @@ def copy_of_project(folder: Path) -> Path:
     ):
         subprocess.run(command, cwd=folder, check=True)
     return folder
+
+
+def emptied(project: Path) -> Path:
+    """``project`` with an empty data/ (but its committed files) and an empty DVC cache, as in a fresh clone."""
+    shutil.rmtree(project / "data", ignore_errors=True)
+    shutil.rmtree(project / ".dvc" / "cache", ignore_errors=True)
+    subprocess.run(["git", "checkout", "-q", "--", "data"], cwd=project, check=True)
+    return project
+
+
+def set_learning_rate(project: Path, value: float):
+    path = project / "params.yaml"
+    lines = [
+        f"  learning_rate: {value}" if line.startswith("  learning_rate:") else line
+        for line in path.read_text().splitlines()
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+STAGE_LINE = re.compile(r"(?:Running stage|Stage) '([\w-]+)'")  # DVC's line as it reaches a stage
+LOCK_LINE = re.compile(r"^Updating lock file")  # DVC's line once a stage's command is through
+
+
+def repro(project: Path, *options) -> dict:
+    """One `dvc repro`, in seconds: "total" (wall clock), "cpu" (of DVC and every stage, user + system), and the
+    wall clock cut into segments at DVC's lines: each stage's own from "Running stage 'X'" to DVC's next line
+    "Updating lock file" (its command, and DVC recording its outputs), "dvc start-up" before DVC's first stage line,
+    and "dvc: checks, lock" for the rest of DVC's time (checking each stage's inputs, writing dvc.lock, closing)."""
+    command = [sys.executable, "-m", "dvc", "repro", *options]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=project, env=environment(project), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    segments, current, since, output = defaultdict(float), "dvc start-up", start, []
+    for line in process.stdout:
+        output.append(line)
+        reached = STAGE_LINE.search(line)
+        if reached or LOCK_LINE.search(line):
+            now = time.perf_counter()
+            segments[current] += now - since
+            running = reached and reached[0].startswith("Running")
+            current, since = reached[1] if running else "dvc: checks, lock", now
+    if process.wait() != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{''.join(output)}")
+    end = time.perf_counter()
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    segments[current] += end - since
+    cpu = sum(getattr(cpu_after, f) - getattr(cpu_before, f) for f in ("ru_utime", "ru_stime"))
+    return dict(segments) | {"total": end - start, "cpu": cpu}
 
 
 def readme_command(start: str) -> list[str]:

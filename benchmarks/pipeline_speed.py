@@ -33,17 +33,13 @@ for _name in BLAS_VARIABLES:  # before NumPy loads OpenBLAS here, and for every 
         print(f"unsetting {_name}={os.environ.pop(_name)} for this benchmark", flush=True)
 
 import argparse  # noqa: E402
-import re  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections import defaultdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from common import PARAMS, copy_of_project, environment, run  # noqa: E402
+from common import PARAMS, copy_of_project, emptied, environment, repro, run, set_learning_rate  # noqa: E402
 
 TARGETS = {
     "train.learning_rate edit, dvc repro": 6.0,
@@ -51,8 +47,6 @@ TARGETS = {
     "full dvc repro (empty data/ and cache)": 7.0,
 }
 RERUN = ("source", "crossval", "audit", "train", "evaluate")  # what a train.learning_rate edit reruns
-STAGE_LINE = re.compile(r"(?:Running stage|Stage) '([\w-]+)'")  # DVC's line as it reaches a stage
-LOCK_LINE = re.compile(r"^Updating lock file")  # DVC's line once a stage's command is through
 DVCLIVE = (
     "from signdigits.history import log_epoch, open_log\n"
     "with open_log('reports/speed_live') as live:\n"
@@ -67,44 +61,6 @@ def blas_kernels() -> str:
 
     blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
     return "; ".join(f"{i['internal_api']} {i['version']} ({i.get('architecture')} kernel)" for i in blas)
-
-
-def set_learning_rate(project: Path, value: float):
-    path = project / "params.yaml"
-    lines = [
-        f"  learning_rate: {value}" if line.startswith("  learning_rate:") else line
-        for line in path.read_text().splitlines()
-    ]
-    path.write_text("\n".join(lines) + "\n")
-
-
-def repro(project: Path, *options) -> dict:
-    """One `dvc repro`, in seconds: "total" (wall clock), "cpu" (of DVC and every stage, user + system), and the
-    wall clock cut into segments at DVC's lines: each stage's own from "Running stage 'X'" to DVC's next line
-    "Updating lock file" (its command, and DVC recording its outputs), "dvc start-up" before DVC's first stage line,
-    and "dvc: checks, lock" for the rest of DVC's time (checking each stage's inputs, writing dvc.lock, closing)."""
-    command = [sys.executable, "-m", "dvc", "repro", *options]
-    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=project, env=environment(project), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    segments, current, since, output = defaultdict(float), "dvc start-up", start, []
-    for line in process.stdout:
-        output.append(line)
-        reached = STAGE_LINE.search(line)
-        if reached or LOCK_LINE.search(line):
-            now = time.perf_counter()
-            segments[current] += now - since
-            running = reached and reached[0].startswith("Running")
-            current, since = reached[1] if running else "dvc: checks, lock", now
-    if process.wait() != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{''.join(output)}")
-    end = time.perf_counter()
-    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    segments[current] += end - since
-    cpu = sum(getattr(cpu_after, f) - getattr(cpu_before, f) for f in ("ru_utime", "ru_stime"))
-    return dict(segments) | {"total": end - start, "cpu": cpu}
 
 
 def medians(runs: list[dict]) -> dict:
@@ -163,10 +119,7 @@ def main():
         project = copy_of_project(Path(folder))
         full = []
         for _ in range(2):
-            shutil.rmtree(project / "data", ignore_errors=True)
-            shutil.rmtree(project / ".dvc" / "cache", ignore_errors=True)
-            subprocess.run(["git", "checkout", "-q", "--", "data"], cwd=project, check=True)
-            full.append(repro(project, "--no-run-cache"))
+            full.append(repro(emptied(project), "--no-run-cache"))
         noop = [repro(project) for _ in range(repeats)]
         edit = []
         for run_number in range(repeats):
