@@ -141,7 +141,7 @@ def main():
             f"{name}: fit of {options.epochs} epochs, seconds with transform_images / scipy per image {each}; saves "
             f"{min(saved):.0%}–{max(saved):.0%} of the wall time, {min(cpu_saved):.0%}–{max(cpu_saved):.0%} of the "
             f"CPU time; last batch's loss {losses[0][0]:.6f} / {losses[0][1]:.6f}"
-            + (" (the same network)" if apart == 0 else f" (apart by up to {apart:.1e})"),
+            + (" (the same last-batch loss)" if apart == 0 else f" (apart by up to {apart:.1e})"),
             flush=True,
         )
 

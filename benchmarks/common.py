@@ -93,17 +93,24 @@ def run(project, *command):
     return time.perf_counter() - start
 
 
+def require_commit(commit: str) -> None:
+    """Exit with a one-line message unless this repository holds ``commit`` (a shallow clone may not)."""
+    found = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=ROOT, capture_output=True)
+    if found.returncode != 0:
+        sys.exit(f"commit {commit} is not in this repository (a shallow clone?): git fetch --unshallow, then again")
+
+
 def copy_of_project(folder: Path, commit: str | None = None) -> Path:
-    """The committed project (git ls-files), or the project at ``commit``, as a new git repository in ``folder``."""
+    """The project's tracked files (git ls-files) as they are in the working tree, or the project at ``commit``, as
+    a new git repository in ``folder``."""
     if commit is None:
         files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
         for name in files:
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, folder / name)
     else:
-        archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True)
-        if archive.returncode != 0:
-            sys.exit(f"git archive {commit} failed (a shallow clone? fetch the history): {archive.stderr.decode()}")
+        require_commit(commit)
+        archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
     for command in (
         ["git", "init", "-q"],

@@ -5,13 +5,13 @@ augmentation of the train.augment_* params together."""
 
 import numpy as np
 
-# Pixels interpolated at a time (whole images): each of the interpolation's float64 arrays then takes 0.8 MB, small
-# enough to stay in cache and large enough to spread NumPy's cost per call (benchmarks/augment_speed.py).
+# Pixels interpolated at a time (whole images): about ten float64 arrays of this size live at once, some 8 MB, and
+# NumPy's cost per call is spread over many pixels (benchmarks/augment_speed.py).
 CHUNK_PIXELS = 100_000
 
 
 def transform_images(X: np.ndarray, offsets: np.ndarray, angles: np.ndarray, zooms: np.ndarray) -> np.ndarray:
-    """Each row of X (N, side²) as an image turned by angles[n] degrees (counterclockwise as shown, about the
+    """Each row of X (N, side², floats) as an image turned by angles[n] degrees (counterclockwise as shown, about the
     image centre), magnified zooms[n] times, then moved by −offsets[n] = −(rows, columns) pixels.
 
     Output pixel p = (row, column) shows the input at c + M (p + offset − c), c the centre, by bilinear
