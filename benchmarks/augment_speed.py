@@ -1,5 +1,5 @@
-"""augment.transform_images (turns, zooms and part-pixel moves interpolated for many images at once) against the
-plain way, scipy.ndimage.affine_transform called once per image, on identical work.
+"""augment.affine_bilinear (transform_images' turns, zooms and part-pixel moves, interpolated for many images at
+once) against the plain way, scipy.ndimage.affine_transform called once per image, on identical work.
 
     SIGN_DIGITS_DATA=/path/to/dataset python benchmarks/augment_speed.py [--epochs 3] [--repeats 2]
 
@@ -7,7 +7,7 @@ plain way, scipy.ndimage.affine_transform called once per image, on identical wo
    them (augment_shift, augment_rotate, augment_zoom): both ways, alternating, --repeats times each after a first
    call each; the largest difference between their images.
 2. The fit of each README model (the default params, the ten-digit CNN line) for --epochs epochs with the one and the
-   other (the plain version put in place of transform_images where training and the perturbation suite call it),
+   other (the plain version put in place of augment.affine_bilinear, which transform_images calls),
    alternating: wall and CPU seconds, and the last batch's loss of each. The two interpolations round to float32
    alike but for about one pixel in 10⁸ (one float32 step, from the order of the float64 operations), which is
    enough for a long fit to end in a slightly different network.
@@ -30,21 +30,17 @@ import argparse  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import readme_configuration, real_other_hands, real_split  # noqa: E402
+from common import blas_kernel, readme_configuration, real_other_hands, real_split  # noqa: E402
 from scipy.ndimage import affine_transform  # noqa: E402
-from threadpoolctl import threadpool_info  # noqa: E402
 
-from signdigits import perturbations, training  # noqa: E402
-from signdigits.augment import random_transforms, transform_images  # noqa: E402
+from signdigits import augment, training  # noqa: E402
+from signdigits.augment import affine_bilinear, random_transforms  # noqa: E402
 
 MODELS = {"default": None, "ten-digits-cnn": "dvc exp run -n ten-digits-cnn "}  # README line each model comes from
 
 
-def plain_transform_images(X, offsets, angles, zooms):
-    """transform_images with its interpolation as scipy does it, one affine_transform per image (the same M and
-    offset); whole-pixel moves alone are indexed, as transform_images indexes them (not what is compared)."""
-    if not np.any(angles) and np.all(zooms == 1) and np.array_equal(offsets, np.round(offsets)):
-        return transform_images(X, offsets, angles, zooms)
+def plain_affine_bilinear(X, offsets, angles, zooms):
+    """affine_bilinear as scipy does it, one affine_transform per image (the same M and offset)."""
     side = int(round(np.sqrt(X.shape[1])))
     moved, centre = np.empty_like(X), np.full(2, (side - 1) / 2)
     for image, out, offset, angle, zoom in zip(X, moved, np.asarray(offsets, float), np.radians(angles), zooms):
@@ -67,9 +63,9 @@ def seconds(function, *arguments):
     return np.array([time.perf_counter() - wall, time.process_time() - cpu]), result
 
 
-def using(transform):
-    """Put ``transform`` where training and the perturbation suite call transform_images."""
-    training.transform_images = perturbations.transform_images = transform
+def using(interpolation):
+    """Put ``interpolation`` where transform_images calls affine_bilinear."""
+    augment.affine_bilinear = interpolation
 
 
 def one_epoch(repeats):
@@ -80,15 +76,15 @@ def one_epoch(repeats):
     moves = random_transforms(
         len(X), train["augment_shift"], train["augment_rotate"], train["augment_zoom"], np.random.default_rng(0)
     )
-    totals = {transform_images: np.zeros(2), plain_transform_images: np.zeros(2)}
+    totals = {affine_bilinear: np.zeros(2), plain_affine_bilinear: np.zeros(2)}
     results = {function: function(X, *moves) for function in totals}  # a first call each, not timed
     for repeat in range(repeats):
         order = list(totals) if repeat % 2 == 0 else list(totals)[::-1]
         for function in order:
             spent, results[function] = seconds(function, X, *moves)
             totals[function] += spent
-    difference = float(np.abs(results[transform_images] - results[plain_transform_images]).max())
-    return len(X), train, totals[transform_images] / repeats, totals[plain_transform_images] / repeats, difference
+    difference = float(np.abs(results[affine_bilinear] - results[plain_affine_bilinear]).max())
+    return len(X), train, totals[affine_bilinear] / repeats, totals[plain_affine_bilinear] / repeats, difference
 
 
 def fits(name, epochs, repeats):
@@ -105,15 +101,15 @@ def fits(name, epochs, repeats):
         try:
             spent, (_, history) = seconds(training.train, train, X, y, len(classes), None, others)
         finally:
-            using(transform_images)
+            using(affine_bilinear)
         return spent, history[-1]["batch_loss"]
 
     pairs, losses = [], []
     for repeat in range(repeats):
-        both = (transform_images, plain_transform_images)
+        both = (affine_bilinear, plain_affine_bilinear)
         results = {transform: fit(transform) for transform in (both if repeat % 2 == 0 else both[::-1])}
-        pairs.append((results[transform_images][0], results[plain_transform_images][0]))
-        losses.append((results[transform_images][1], results[plain_transform_images][1]))
+        pairs.append((results[affine_bilinear][0], results[plain_affine_bilinear][0]))
+        losses.append((results[affine_bilinear][1], results[plain_affine_bilinear][1]))
     return pairs, losses
 
 
@@ -122,13 +118,12 @@ def main():
     parser.add_argument("--epochs", type=int, default=3, help="epochs of each fit (default 3)")
     parser.add_argument("--repeats", type=int, default=2, help="alternating pairs (default 2)")
     options = parser.parse_args()
-    blas = [f"{i['internal_api']} {i['version']} ({i.get('architecture')} kernel)" for i in threadpool_info()]
-    print(f"BLAS: {', '.join(blas)}; {os.cpu_count()} cores")
+    print(f"BLAS: {blas_kernel()}; {os.cpu_count()} cores")
     n, train, batched, plain, difference = one_epoch(options.repeats)
     print(
         f"one epoch's turns and zooms of {n} photos (shift {train['augment_shift']}, rotate "
         f"{train['augment_rotate']}°, zoom {train['augment_zoom']}), mean of {options.repeats}:\n"
-        f"  transform_images {batched[0]:.3f} s (CPU {batched[1]:.3f}), scipy per image {plain[0]:.3f} s "
+        f"  affine_bilinear {batched[0]:.3f} s (CPU {batched[1]:.3f}), scipy per image {plain[0]:.3f} s "
         f"(CPU {plain[1]:.3f}): {plain[0] / batched[0]:.1f}× as fast; largest difference {difference:.1e}"
     )
     for name in MODELS:
@@ -138,7 +133,7 @@ def main():
         cpu_saved = [1 - ours[1] / theirs[1] for ours, theirs in pairs]
         apart = max(abs(ours - theirs) for ours, theirs in losses)
         print(
-            f"{name}: fit of {options.epochs} epochs, seconds with transform_images / scipy per image {each}; saves "
+            f"{name}: fit of {options.epochs} epochs, seconds with affine_bilinear / scipy per image {each}; saves "
             f"{min(saved):.0%}–{max(saved):.0%} of the wall time, {min(cpu_saved):.0%}–{max(cpu_saved):.0%} of the "
             f"CPU time; last batch's loss {losses[0][0]:.6f} / {losses[0][1]:.6f}"
             + (" (the same last-batch loss)" if apart == 0 else f" (apart by up to {apart:.1e})"),

@@ -45,8 +45,8 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import copy_of_project, readme_command, readme_configuration, real_split, run  # noqa: E402
-from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+from common import blas_kernel, copy_of_project, readme_command, readme_configuration, real_split, run  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from signdigits import cnn  # noqa: E402
 from signdigits.cnn import BN_EPSILON, BN_MOMENTUM  # noqa: E402
@@ -59,11 +59,6 @@ MEASURE = (  # run the train stage as DVC does, as this process's only child; wr
     "import pathlib, resource, subprocess, sys; subprocess.run([sys.executable, 'stages/train.py'], check=True); "
     "pathlib.Path('{report}').write_text(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))"
 )
-
-
-def blas_kernel():
-    blas = [f"{i['internal_api']} {i['version']} ({i.get('architecture')} kernel)" for i in threadpool_info()]
-    return ", ".join(i for i in blas if "blas" in i) or "unknown"
 
 
 class TorchTwin:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from threadpoolctl import threadpool_info
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -91,6 +92,12 @@ def run(project, *command):
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
     return time.perf_counter() - start
+
+
+def blas_kernel() -> str:
+    """The BLAS libraries loaded in this process, each with its version and the kernel it chose (threadpoolctl)."""
+    blas = [f"{i['internal_api']} {i['version']} ({i.get('architecture')} kernel)" for i in threadpool_info()]
+    return ", ".join(i for i in blas if "blas" in i) or "unknown"
 
 
 def require_commit(commit: str) -> None:

@@ -28,6 +28,7 @@ import numpy as np
 import yaml
 from common import (
     ROOT,
+    blas_kernel,
     copy_of_project,
     emptied,
     environment,
@@ -40,7 +41,6 @@ from common import (
 )
 from matplotlib.colors import LightSource
 from PIL import Image, ImageDraw
-from threadpoolctl import threadpool_info
 
 from signdigits.crossval import calibrate, cross_validate, robustness_table
 from signdigits.evaluation import predict_split, refusal_report, robustness_on_test
@@ -84,11 +84,6 @@ MIXED_SEED, BUSY_SEED, PHOTO_SEED = 7, 8, 9  # the stand-ins' draws
 PHOTO_CROP = (0.15, 0.6)  # the side of a crop of a real image put behind the hand, a fraction of its shorter side
 # red balls (discs) on light grounds, as a user might photograph one: sizes as fractions of the frame, 20 of each
 BALL_SIZES, BALLS_PER_SIZE, BALL_SEED = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8), 20, 3
-
-
-def blas_kernel():
-    blas = [f"{i['internal_api']} {i['version']} ({i.get('architecture')} kernel)" for i in threadpool_info()]
-    return ", ".join(i for i in blas if "blas" in i) or "unknown"
 
 
 def verdict(met: bool) -> str:

@@ -31,6 +31,13 @@ def transform_images(X: np.ndarray, offsets: np.ndarray, angles: np.ndarray, zoo
         columns = np.clip(np.arange(side) + offsets[:, 1:], 0, side - 1)
         source = ((np.arange(n)[:, None] * side + rows) * side)[:, :, None] + columns[:, None, :]  # in X's pixels
         return X.reshape(-1).take(source.reshape(-1)).reshape(n, side * side)
+    return affine_bilinear(X, offsets, angles, zooms)
+
+
+def affine_bilinear(X: np.ndarray, offsets: np.ndarray, angles: np.ndarray, zooms: np.ndarray) -> np.ndarray:
+    """transform_images by interpolation, for any turn, zoom and move: scipy.ndimage.affine_transform's order=1,
+    mode="nearest", for CHUNK_PIXELS' worth of whole images at a time."""
+    n, side = len(X), int(round(np.sqrt(X.shape[1])))
     centre = (side - 1) / 2
     turns = np.radians(angles)
     cos, sin = np.cos(turns) / zooms, np.sin(turns) / zooms  # M's entries, per image
