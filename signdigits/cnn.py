@@ -50,7 +50,8 @@ def im2col(A, k):
     view of the padded input's windows, copied once."""
     N, H, W, C = A.shape
     p = k // 2
-    padded = np.pad(A, ((0, 0), (p, p), (p, p), (0, 0)))
+    padded = np.zeros((N, H + 2 * p, W + 2 * p, C), A.dtype)  # np.pad's result, for a fifth of its time
+    padded[:, p : p + H, p : p + W] = A
     windows = sliding_window_view(padded, (k, k), axis=(1, 2))  # (N, H, W, C, k, k)
     return windows.transpose(0, 1, 2, 4, 5, 3).reshape(N * H * W, k * k * C)
 
@@ -184,15 +185,17 @@ class CNN(Network):
         running_mean, running_var = self.running[mean_name], self.running[var_name]
         if training:
             axes = (0, 1, 2)
-            mean, var = M.mean(axis=axes), M.var(axis=axes)
+            mean = M.mean(axis=axes)
+            centred = M - mean
+            var = np.square(centred).mean(axis=axes)  # M.var(axis=axes), without computing M − μ a second time
             n = M.size // M.shape[-1]
             if n > 1:
                 running_mean += BN_MOMENTUM * (mean - running_mean)
                 running_var += BN_MOMENTUM * (var * (n / (n - 1)) - running_var)
         else:
-            mean, var = running_mean, running_var
+            centred, var = M - running_mean, running_var
         scale = np.sqrt(var + self.dtype.type(BN_EPSILON))
-        return (M - mean) / scale, scale
+        return centred / scale, scale
 
     def _forward(self, X0, keep=None, training=False):
         """The cache for backpropagation and the logits Zo. ``keep`` is the dense layer's dropout mask (None: no
