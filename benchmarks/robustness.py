@@ -441,7 +441,7 @@ def main():
         "--stage-train",
         type=int,
         metavar="N",
-        help="only time each model's stage train, N times, before any other work (stage_train_alone)",
+        help="only time each model's stage train, N times, first thing in the process (stage_train_alone)",
     )
     options = parser.parse_args()
     if options.stage_train is not None and options.stage_train < 1:
