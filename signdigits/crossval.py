@@ -17,62 +17,67 @@ validation photos from synthetic non-hands (perturbations.non_hands).
 
 import csv
 import io
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from signdigits import calibration, robustness
 from signdigits.choices import REFUSAL_SCORES
+from signdigits.fold_processes import train_folds
 from signdigits.refusal import fit_stats, flat, ood_score
 from signdigits.stats import wilson_interval
-from signdigits.training import build_model, progress, show_epoch, training_config
+from signdigits.training import progress, show_epoch
 
 DECIMALS = 4  # as reports/metrics.json
 MIN_TEMPERATURE = 1.0  # see ``calibrate``
 SPREAD = ("val_loss", "val_accuracy")  # history columns whose standard deviation over folds is kept too
 
 
-def cross_validate(params, X, y, folds, n_classes, on_epoch=None, workers=None, others=None, folds_others=None):
+def cross_validate(params, X, y, folds, n_classes, on_epoch=None, others=None, folds_others=None):
     """Train and score one network per fold. Returns (history, per_fold, out_of_fold, nets): the mean history
     rows, [{fold, rows, loss, accuracy}], {row, fold, true, predicted, probability, logits} arrays over the
     training rows, and the folds' networks (fold f's network never saw the rows of fold f). With ``others`` (the
     other hands that train.other_hands learns, see training.other_hands_to_learn) and their folds ``folds_others``,
     fold f's network learns those of the other folds only.
 
-    The folds train in lockstep, epoch e of every fold before epoch e + 1 of any, so that each epoch's mean over
-    folds is known as soon as that epoch ends: ``on_epoch(row)`` receives it then (DVCLive logs it live). Within
-    an epoch, ``workers`` threads (None: ``fold_workers``) train the folds side by side: each fold's network has
-    its own random generator and arrays, so the networks are the same bit for bit with any number of threads.
-    With cross-validation off (every fold −1) nothing is trained: all three are empty."""
+    The folds train side by side, each in a process of its own (fold_processes.py), and each epoch's mean over
+    folds is known as soon as every fold has trained that epoch: ``on_epoch(row)`` receives it then (DVCLive logs
+    it live). Each fold's network has its own random generator, so it is the one a plain fit on the other folds
+    makes. With cross-validation off (every fold −1) nothing is trained: all three are empty."""
     if others is not None and folds_others is None:
         raise ValueError("others need their folds, folds_others")
     k = int(folds.max()) + 1
     if k == 0:
         empty = np.zeros(0, dtype=np.int64)
         return [], [], {"row": empty, "fold": empty, "true": empty, "predicted": empty, "probability": empty}, []
-    config = training_config(params)
     held_out = [folds == fold for fold in range(k)]
-    nets = [build_model(params, X.shape[1], n_classes, other_output=others is not None) for _ in range(k)]
-    runs = [
-        net.training(
-            X[~rows], y[~rows], config, (X[rows], y[rows]), None if others is None else others[folds_others != f]
-        )
-        for f, (net, rows) in enumerate(zip(nets, held_out))
+    jobs = [
+        {
+            "params": params,
+            "n_classes": n_classes,
+            "X": X[~rows],
+            "y": y[~rows],
+            "validation": (X[rows], y[rows]),
+            "others": None if others is None else others[folds_others != fold],
+        }
+        for fold, rows in enumerate(held_out)
     ]
-    history, per_fold = [], []
+    history, last = [], None
+    with progress(params["epochs"], f"{k} folds") as bar:
+
+        def epoch_done(rows):
+            nonlocal last
+            last = rows  # in the end, each fold's final row
+            row = mean_row(rows)
+            history.append(row)
+            show_epoch(bar, row)
+            if on_epoch is not None:
+                on_epoch(row)
+
+        nets = train_folds(jobs, epoch_done)
+    per_fold = []
     predicted, probability = np.zeros(len(y), dtype=np.int64), np.zeros(len(y))
     logits = np.zeros((len(y), nets[0].n_outputs))
-    workers = fold_workers(nets[0]) if workers is None else workers
     with nets[0].blas_threads():
-        with progress(config.epochs, f"{k} folds") as bar, ThreadPoolExecutor(workers) as pool:
-            for _ in range(config.epochs):
-                last = list(pool.map(next, runs))  # one epoch of each fold; in the end, each fold's final row
-                row = mean_row(last)
-                history.append(row)
-                show_epoch(bar, row)
-                if on_epoch is not None:
-                    on_epoch(row)
         for fold, (net, rows, final) in enumerate(zip(nets, held_out, last)):
             scores = {"loss": final["val_loss"], "accuracy": final["val_accuracy"]}
             per_fold.append({"fold": fold, "rows": int(rows.sum())} | scores)
@@ -83,15 +88,6 @@ def cross_validate(params, X, y, folds, n_classes, on_epoch=None, workers=None, 
     out_of_fold = {"row": np.arange(len(y)), "fold": folds, "true": y, "predicted": predicted}
     out_of_fold |= {"probability": probability, "logits": logits}
     return history, per_fold, out_of_fold, nets
-
-
-def fold_workers(net) -> int:
-    """How many folds train at once: as many as the cores this process may use hold the network's BLAS threads
-    (the MLP's one thread each: as many folds as cores; a network on every core: one). NumPy's products release
-    the GIL, so the folds' threads overlap much of their work (not SciPy's image transforms, nor the Python in
-    between)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // (net.BLAS_THREADS or cores))
 
 
 def out_of_fold_predictor(nets, folds):

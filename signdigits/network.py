@@ -413,8 +413,8 @@ class Network:
 
     def training(self, X, y, config: TrainingConfig, validation=None, others=None):
         """``fit`` one epoch at a time: a generator that trains an epoch and yields its history row. It leaves
-        the BLAS threads to its caller (``fit`` limits them to BLAS_THREADS), so that several networks can be
-        trained in lockstep, an epoch of each in turn (cross-validation's folds)."""
+        the BLAS threads to its caller (``fit`` limits them to BLAS_THREADS), so that a caller training several
+        networks at once can share the cores between them (cross-validation's folds: fold_processes.py)."""
         X, y = self._checked(X), np.asarray(y)
         if self.standardize and self.input_mean is None:
             mean, scale = standardization(self._photos(X))

@@ -11,11 +11,8 @@ from scipy.stats import binomtest
 
 from signdigits import crossval, training
 from signdigits.calibration import fit_temperature
-from signdigits.cnn import CNN
 from signdigits.errors import UsageError
-from signdigits.mlp import MLP
 from signdigits.modelfile import load_model
-from signdigits.network import Network
 from signdigits.params import load_params
 from signdigits.perturbations import mirror, non_hands
 from signdigits.preprocess import NO_FOLD, stratified_folds
@@ -72,56 +69,36 @@ def test_split_stage_folds_index_the_training_rows_only(tmp_path, copy_project, 
     )
 
 
-def test_folds_trained_side_by_side_are_the_folds_trained_one_after_another(root):
-    # the augmentation, the synthetic non-hands and the batches all draw from each network's own generator
-    params = load_params("train", root / "params.yaml") | {"epochs": 4, "hidden_units": 8}
-    rng = np.random.default_rng(3)
-    y = np.arange(40) % 2
-    X = np.clip(rng.normal(0.4 + 0.2 * y[:, None], 0.15, size=(40, 64)), 0, 1).astype(np.float32)
-    folds = stratified_folds(y, 4, seed=0)
-    one = crossval.cross_validate(params, X, y, folds, 2, workers=1)
-    three = crossval.cross_validate(params, X, y, folds, 2, workers=3)
-    assert one[0] == three[0] and one[1] == three[1]  # the history and each fold's figures, exactly
-    np.testing.assert_array_equal(one[2]["logits"], three[2]["logits"])
-    for alone, side_by_side in zip(one[3], three[3]):
-        for name, value in alone.params.items():
-            np.testing.assert_array_equal(value, side_by_side.params[name])
-
-
-def test_fold_workers_gives_each_fold_its_blas_threads(monkeypatch):
-    monkeypatch.setattr(crossval.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    assert crossval.fold_workers(MLP(64, 8, 1)) == 4  # one BLAS thread each
-    assert crossval.fold_workers(CNN(64, 2, channels=(4,), n_hidden=8)) == 1  # BLAS on every core
-    monkeypatch.setattr(crossval.os, "sched_getaffinity", lambda pid: {0})
-    assert crossval.fold_workers(MLP(64, 8, 1)) == 1
-
-
-def test_each_fold_trains_on_the_other_folds_and_the_figures_add_up(monkeypatch, root):
+def test_each_fold_trains_on_the_other_folds_and_the_figures_add_up(root):
     params = load_params("train", root / "params.yaml") | {"epochs": 5, "hidden_units": 8}
     rng = np.random.default_rng(0)
     y = np.arange(30) % 2
     X = np.clip(rng.normal(0.4 + 0.2 * y[:, None], 0.15, size=(30, 64)), 0, 1).astype(np.float32)
     folds = stratified_folds(y, 3, seed=0)
-    seen = []
-    real_training = Network.training
+    rows_seen = []
 
-    def spy(net, X_train, y_train, config, validation=None, others=None):
-        seen.append(({r.tobytes() for r in X_train}, {r.tobytes() for r in validation[0]}))
-        return real_training(net, X_train, y_train, config, validation, others)
-
-    monkeypatch.setattr(Network, "training", spy)
-    history, per_fold, oof, nets = crossval.cross_validate(params, X, y, folds, 2)
-    assert len(seen) == 3
-    for fold, (trained_on, held_out) in enumerate(seen):
-        assert held_out == {r.tobytes() for r in X[folds == fold]} and not trained_on & held_out
-        assert len(trained_on) + len(held_out) == 30
-    # each fold's network is the one a plain fit on the other folds makes: lockstep changes nothing
-    monkeypatch.undo()
-    rows = folds == 1
-    alone, _ = training.train(params, X[~rows], y[~rows], n_classes=2, label=None)
-    np.testing.assert_array_equal(alone.predict(X[rows]), oof["predicted"][rows])
-    np.testing.assert_allclose(alone.logits(X[rows]), oof["logits"][rows], rtol=1e-6)
-    assert per_fold[1]["loss"] == pytest.approx(alone.loss(X[rows], y[rows]), rel=1e-6)
+    history, per_fold, oof, nets = crossval.cross_validate(params, X, y, folds, 2, on_epoch=rows_seen.append)
+    assert rows_seen == history and [row["epoch"] for row in history] == [1, 2, 3, 4, 5]
+    # each fold's network is the one a plain fit on the other folds makes, in this process, bit for bit: it
+    # trained on the other folds' rows (their standardization is its), and the folds' processes change nothing
+    for fold, net in enumerate(nets):
+        rows = folds == fold
+        alone, _ = training.train(params, X[~rows], y[~rows], n_classes=2, label=None)
+        for name, value in alone.params.items():
+            np.testing.assert_array_equal(value, net.params[name])
+        np.testing.assert_array_equal(alone.input_mean, net.input_mean)
+        np.testing.assert_array_equal(alone.logits(X[rows]), oof["logits"][rows])
+        assert per_fold[fold]["loss"] == pytest.approx(alone.loss(X[rows], y[rows]), rel=1e-6)
+    # the history is the mean over folds of each fold's own rows
+    folds_alone = [
+        training.build_model(params, 64, 2).fit(
+            X[folds != f], y[folds != f], training.training_config(params), validation=(X[folds == f], y[folds == f])
+        )
+        for f in range(3)
+    ]
+    for epoch, row in enumerate(history):
+        assert row["val_loss"] == pytest.approx(np.mean([h[epoch]["val_loss"] for h in folds_alone]), rel=1e-9)
+        assert row["val_loss_std"] == pytest.approx(np.std([h[epoch]["val_loss"] for h in folds_alone]), rel=1e-9)
 
     from sklearn.metrics import accuracy_score
 
