@@ -1,23 +1,23 @@
 """Cross-validation's networks trained in processes of their own, all at once: a speed-up, not a second method.
 
-Each fold's network is what the plain path makes, ``Network.training`` in the calling process (tests/test_crossval.py
-checks the two agree bit for bit), but the k trainings run side by side on every core. Threads could not do that:
-the augmentation's many small NumPy and SciPy calls hold the GIL, so two threads trained the default's five folds
-only about a fifth faster than one (docs/benchmarks.md, "The pipeline: edit, rerun"). All k processes start at once
-and the system shares the cores between them, so that every fold reaches epoch e at about the same time: each
-epoch's rows reach the caller as soon as every fold has trained that epoch, and the live history (DVCLive) and the
-progress bar go on as before.
+Each fold's network is what the plain path makes, ``Network.training`` in the calling process with one BLAS thread
+(tests/test_fold_processes.py checks the two agree bit for bit), but the k trainings run side by side on every core.
+Threads could not do that: the augmentation's many small NumPy and SciPy calls hold the GIL, so two threads trained
+the default's five folds only about a fifth faster than one (docs/benchmarks.md, "The pipeline: edit, rerun"). All k
+processes start at once and the system shares the cores between them, so that every fold reaches epoch e at about
+the same time: each epoch's rows reach the caller as soon as every fold has trained that epoch, and the live history
+(DVCLive) and the progress bar go on as before.
 
-How: a pool of k workers forked from the caller (concurrent.futures with the ``fork`` start method: a worker
-starts with the caller's imports and data, in a few milliseconds, where ``spawn`` and ``forkserver`` would import
-the training code again and run the calling script's module once more in each). Each worker trains its fold with
-BLAS on its share of the cores, sends every epoch's history row back on a queue, then returns the trained network
-(concurrent.futures carries it back); a failure in any fold (training that diverged, a process that died) stops the
-others after their current epoch and is raised in the caller.
+How: a pool of k workers forked from the caller (concurrent.futures with the ``fork`` start method: a worker starts
+with the caller's imports and data in a few milliseconds, where ``spawn`` and ``forkserver`` would import the
+training code again and run the calling script's module once more in each). Each worker trains its fold with one
+BLAS thread: the k processes keep the cores busy, and a fold's network then does not depend on how many cores the
+machine has (BLAS on more threads may sum its products in another order). It sends every epoch's history row back
+on a queue, then returns the trained network (concurrent.futures carries it back). A failure in any fold (training
+that diverged, a process that died) stops the others after their current epoch and is raised in the caller.
 """
 
 import multiprocessing
-import os
 import queue
 from concurrent.futures import ProcessPoolExecutor
 
@@ -38,10 +38,9 @@ def train_folds(jobs: list[dict], on_epoch) -> list:
     trained that epoch. Returns the trained networks in the jobs' order."""
     context = multiprocessing.get_context("fork")
     rows, stop = context.Queue(), context.Event()
-    threads = blas_threads_each(len(jobs))
     received, shown, running = [[] for _ in jobs], 0, len(jobs)
     with ProcessPoolExecutor(len(jobs), mp_context=context, initializer=_listen, initargs=(rows, stop)) as pool:
-        futures = [pool.submit(_train, number, job, threads) for number, job in enumerate(jobs)]
+        futures = [pool.submit(_train, number, job) for number, job in enumerate(jobs)]
         try:
             while running:
                 number, row = _next_row(rows, futures)
@@ -58,13 +57,6 @@ def train_folds(jobs: list[dict], on_epoch) -> list:
         except BaseException:  # a fold failed, on_epoch failed, Ctrl-C, SIGTERM: the others stop after this epoch
             stop.set()
             raise
-
-
-def blas_threads_each(n_processes: int) -> int:
-    """BLAS threads per worker: the cores this process may use shared between the workers, at least one each (k
-    processes with a thread per core each would ask the cores for k times what they have)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // n_processes)
 
 
 def _next_row(rows, futures):
@@ -88,14 +80,14 @@ def _listen(rows, stop):
     rows.cancel_join_thread()
 
 
-def _train(number, job, threads):
+def _train(number, job):
     """In a worker: job ``number`` trained epoch by epoch, each epoch's row sent back, None when it ends (however it
     ends); returns the network (or None if told to stop)."""
     others = job["others"]
     net = build_model(job["params"], job["X"].shape[1], job["n_classes"], other_output=others is not None)
     config = training_config(job["params"])
     try:
-        with threadpool_limits(limits=min(threads, net.BLAS_THREADS or threads), user_api="blas"):
+        with threadpool_limits(limits=1, user_api="blas"):
             for row in net.training(job["X"], job["y"], config, job["validation"], others):
                 _rows.put((number, row))
                 if _stop.is_set():
