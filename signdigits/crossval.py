@@ -42,7 +42,7 @@ def cross_validate(params, X, y, folds, n_classes, on_epoch=None, others=None, f
     The folds train side by side, each in a process of its own (fold_processes.py), and each epoch's mean over
     folds is known as soon as every fold has trained that epoch: ``on_epoch(row)`` receives it then (DVCLive logs
     it live). Each fold's network has its own random generator, so it is the one a plain fit on the other folds
-    makes. With cross-validation off (every fold −1) nothing is trained: all three are empty."""
+    makes with one BLAS thread. With cross-validation off (every fold −1) nothing is trained: all three are empty."""
     if others is not None and folds_others is None:
         raise ValueError("others need their folds, folds_others")
     k = int(folds.max()) + 1

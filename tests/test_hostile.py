@@ -760,10 +760,13 @@ def test_sigkill_while_writing_leaves_nothing_for_dvc_to_hash(
     assert artifacts(tiny_copy) == before
 
 
+@pytest.mark.parametrize("to_group", [False, True], ids=["to the stage", "to its process group"])
 @pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
-def test_stopped_crossval_keeps_the_previous_results(stop, tiny_copy, child_env, set_params, artifacts):
+def test_stopped_crossval_keeps_the_previous_results(stop, to_group, tiny_copy, child_env, set_params, artifacts):
     """`kill` (SIGTERM) or Ctrl-C (SIGINT) while crossval trains, after DVCLive has emptied reports/history/ and
-    logged epochs of the new run: one line, and every artifact, the history included, the previous run's."""
+    logged epochs of the new run: one line, and every artifact, the history included, the previous run's. A
+    terminal's Ctrl-C reaches the whole process group, the folds' processes too: still one line, and none of them
+    left running."""
     import signal
 
     set_params(tiny_copy, train={"epochs": 100000})
@@ -778,6 +781,7 @@ def test_stopped_crossval_keeps_the_previous_results(stop, tiny_copy, child_env,
         text=True,
         # as from a terminal: a test run in the background inherits SIGINT ignored, which Python then keeps
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        start_new_session=to_group,
     )
     try:
         for _ in range(600):  # until the new run has logged a few epochs
@@ -790,10 +794,16 @@ def test_stopped_crossval_keeps_the_previous_results(stop, tiny_copy, child_env,
                 break
         else:
             raise AssertionError("crossval logged no epoch")
-        process.send_signal(getattr(signal, stop))
+        if to_group:
+            os.killpg(process.pid, getattr(signal, stop))
+        else:
+            process.send_signal(getattr(signal, stop))
         _, stderr = process.communicate(timeout=180)  # a loaded, shared machine can starve a niced run
     finally:
         process.kill()
+    if to_group:
+        with pytest.raises(ProcessLookupError):
+            os.killpg(process.pid, 0)  # no process of the group is left: the folds' processes ended with the stage
     assert process.returncode == 128 + getattr(signal, stop), stderr
     assert stderr.strip().splitlines() == [f"error: {stderr.split('error: ')[1].strip()}"], stderr
     assert f"stopped by {stop}" in stderr and "Traceback" not in stderr
