@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import stat
+import threading
 from pathlib import Path
 
 from signdigits.errors import UsageError
@@ -43,13 +44,29 @@ STOPPING_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def hold_signals():
-    """Hold SIGINT and SIGTERM back (they stay pending) until ``release_signals`` of what this returns."""
-    return signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING_SIGNALS)
+    """Hold SIGINT and SIGTERM back until ``release_signals`` of what this returns: one that comes meanwhile is noted,
+    not acted on. Python's handlers are swapped rather than the signal mask changed, because the kernel may hand a
+    signal to any thread that does not block it (OpenBLAS's, tqdm's, DVCLive's), and Python then runs the handler
+    in the main thread all the same. Only the main thread runs handlers: elsewhere this holds nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    noted = []
+    previous = {
+        number: signal.signal(number, lambda number, frame: noted.append(number)) for number in STOPPING_SIGNALS
+    }
+    return previous, noted
 
 
-def release_signals(previous) -> None:
-    """Undo ``hold_signals``: a signal that came meanwhile takes effect now (nested holds keep it pending)."""
-    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+def release_signals(held) -> None:
+    """Undo ``hold_signals``: a signal that came meanwhile takes effect now, under the handler it would have met
+    (nested holds keep it pending: the outer hold notes it again)."""
+    if held is None:
+        return
+    previous, noted = held
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+    if noted:
+        signal.raise_signal(noted[0])
 
 
 def _remove_stale_temporaries(path: Path) -> None:

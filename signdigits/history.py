@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from signdigits.errors import UsageError
+from signdigits.files import hold_signals, release_signals
 
 FOLDER = "reports/history"
 DECIMALS = 6
@@ -66,12 +67,19 @@ def _restore(folder: str, previous: dict) -> None:
 
 
 def log_epoch(live, row: dict) -> None:
-    """Log one history row (its "epoch" and metric values) as DVCLive step ``epoch``."""
-    live.step = row["epoch"]
-    for name, value in row.items():
-        if name != "epoch":
-            live.log_metric(name, round(float(value), DECIMALS))
-    live.next_step()
+    """Log one history row (its "epoch" and metric values) as DVCLive step ``epoch``. A Ctrl-C or SIGTERM meanwhile
+    takes effect once the step is logged: DVCLive hands each step to a thread of its own through a queue, and an
+    interrupt in the middle of that hand-over left the queue waiting for a step that never came, so that the
+    logger's exit (which waits for the queue) never returned."""
+    held = hold_signals()
+    try:
+        live.step = row["epoch"]
+        for name, value in row.items():
+            if name != "epoch":
+                live.log_metric(name, round(float(value), DECIMALS))
+        live.next_step()
+    finally:
+        release_signals(held)
 
 
 def read_history(folder: str | Path = FOLDER) -> dict:

@@ -1,9 +1,12 @@
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
 
 from signdigits.cnn import CNN
+from signdigits.files import hold_signals, release_signals
 from signdigits.history import log_epoch, open_log, read_history
 from signdigits.mlp import MLP
 from signdigits.network import TrainingConfig
@@ -65,3 +68,41 @@ def test_outlier_exposure_adds_non_hands_with_the_uniform_target():
         step[index] = 1e-6
         numeric[index] = (loss(Z + step) - loss(Z - step)) / 2e-6
     np.testing.assert_allclose(exposed.output_error(Z, Y), numeric, atol=1e-8)
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raising KeyboardInterrupt, as in a terminal, even in a run started in the background (which starts
+    with SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_signal_while_an_epoch_is_logged_takes_effect_once_the_step_is_logged(ctrl_c_raises):
+    # DVCLive hands each step to a thread of its own through a queue: an interrupt in the middle of that hand-over
+    # left the logger's exit waiting for ever
+    class Live:
+        step, steps = 0, []
+
+        def log_metric(self, name, value):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, in the middle of the step
+
+        def next_step(self):
+            self.steps.append(self.step)
+
+    live = Live()
+    with pytest.raises(KeyboardInterrupt):
+        log_epoch(live, {"epoch": 3, "val_loss": 0.5, "val_accuracy": 0.9})
+    assert live.steps == [3]  # the step was logged in full before the interrupt took effect
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # and the handler is back
+
+
+def test_held_signals_are_noted_and_act_at_the_release_even_nested(ctrl_c_raises):
+    outer = hold_signals()
+    inner = hold_signals()
+    os.kill(os.getpid(), signal.SIGINT)
+    release_signals(inner)  # still held by the outer hold: noted again, nothing raised
+    with pytest.raises(KeyboardInterrupt):
+        release_signals(outer)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
