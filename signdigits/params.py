@@ -200,6 +200,7 @@ SCHEMA = {
         "augment_severity": integer(1, 5),
         "photo_norm": boolean(),
         "outlier_exposure": number(0, 1),
+        "natural_images": number(0, 1),
         "other_hands": number(0, 4),
         "dropout": number(0, 1, high_open=True),
         "activation": choice(*ACTIVATIONS),
@@ -300,6 +301,12 @@ def _check_combinations(params: dict) -> None:
             f"params.yaml: train.augment_busy_background = {train['augment_busy_background']} needs "
             "train.augment_background = true (it is a share of the photos given another background); set "
             "train.augment_background: true or train.augment_busy_background: 0"
+        )
+    if train["natural_images"] and not (train["outlier_exposure"] or train["augment_busy_background"]):
+        raise UsageError(
+            f"params.yaml: train.natural_images = {train['natural_images']} needs train.outlier_exposure > 0 or "
+            "train.augment_busy_background > 0 (it is a share of the synthetic non-hands they draw); set one of "
+            "them or train.natural_images: 0"
         )
     if train["model"] == "cnn":
         blocks = len(train["conv_channels"])

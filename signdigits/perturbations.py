@@ -580,3 +580,67 @@ def _non_hands_of_kind(kind: str, m: int, r: np.ndarray, q: np.ndarray, rng: np.
         blobs = _unit_blobs(rng, m, side, rng.uniform(1.5, max(2.0, side / 6), m))  # a blob size per image
         return _column(rng.uniform(0.3, 0.7, m)) + _column(rng.uniform(0.1, 0.25, m)) * blobs
     raise AssertionError(kind)  # every kind is handled above
+
+
+# --- synthetic images with the statistics of photos ----------------------------------------------------------------
+NATURAL_KINDS = (
+    "pink noise",  # random phases under a power-law amplitude spectrum, as in photos of the world
+    "dead leaves",  # opaque discs of random tones and sizes dropped on one another: things in front of things
+)
+PINK_EXPONENTS = (0.8, 1.6)  # the range of a in the amplitude spectrum 1/f^a (photos of the world: a ≈ 1)
+DEAD_LEAVES = 60  # discs dropped on each image
+
+
+def natural_images(n: int, side: int, seed: int = 0) -> np.ndarray:
+    """n synthetic images with two statistics that photos of the world share and non_hands' kinds lack, as rows
+    (n, side²) float32 in [0, 1]: the kinds of NATURAL_KINDS in turn, drawn from np.random.default_rng(seed).
+
+    - "pink noise": a photo's Fourier amplitude falls about as 1/f with the spatial frequency f, at every scale
+      (Field 1987; van der Schaaf & van Hateren 1996). Here: white Gaussian noise given the amplitude spectrum
+      1/f^a, a uniform in PINK_EXPONENTS (a larger a: smoother), then a random tone and spread (clipped).
+    - "dead leaves" (Matheron 1968; Lee, Mumford & Huang 2001): the world is made of things that hide one another,
+      of every size. DEAD_LEAVES opaque discs of uniform random tones fall on a random tone, each hiding what lies
+      under it, their radii of density ∝ r⁻³ between one pixel and half the side (scale-invariant: ``_power_law``).
+
+    Neither is a photo, nor holds a hand: put behind a hand they stand for a person, a shelf or a rough wall, and
+    as non-hands they teach the refusal that such images are no hand (train.natural_images)."""
+    rng = np.random.default_rng(seed)
+    kinds = np.array([NATURAL_KINDS[i % len(NATURAL_KINDS)] for i in range(n)])
+    images = np.empty((n, side, side))
+    pink, leaves = np.flatnonzero(kinds == "pink noise"), np.flatnonzero(kinds == "dead leaves")
+    images[pink] = _pink_noise(rng, len(pink), side)
+    images[leaves] = _dead_leaves(rng, len(leaves), side)
+    return _finish(images.reshape(n, side * side))
+
+
+def _pink_noise(rng: np.random.Generator, m: int, side: int) -> np.ndarray:
+    """m images (m, side, side) of "pink noise" (natural_images), each scaled to a tone uniform in [0.15, 0.85]
+    and a spread uniform in [0.08, 0.3]."""
+    exponents = rng.uniform(*PINK_EXPONENTS, m)
+    noise = rng.standard_normal((m, side, side))
+    frequency = np.hypot(np.fft.fftfreq(side)[:, None], np.fft.rfftfreq(side)[None, :])  # cycles per pixel
+    frequency[0, 0] = 1.0  # the mean: its amplitude is set by the tone below
+    shaped = np.fft.irfft2(np.fft.rfft2(noise) / frequency ** _column(exponents), s=(side, side))
+    spread = np.maximum(shaped.std(axis=(1, 2), keepdims=True), 1e-12)
+    unit = (shaped - shaped.mean(axis=(1, 2), keepdims=True)) / spread
+    return _column(rng.uniform(0.15, 0.85, m)) + _column(rng.uniform(0.08, 0.3, m)) * unit
+
+
+def _power_law(rng: np.random.Generator, size, low: float, high: float) -> np.ndarray:
+    """Draws of density ∝ r⁻³ on [low, high], by inverting its distribution function
+    F(r) = (low⁻² − r⁻²) / (low⁻² − high⁻²)."""
+    u = rng.random(size)
+    return (low**-2 - u * (low**-2 - high**-2)) ** -0.5
+
+
+def _dead_leaves(rng: np.random.Generator, m: int, side: int) -> np.ndarray:
+    """m images (m, side, side) of "dead leaves" (natural_images): the discs fall one after another, each on top;
+    a centre may lie up to a quarter side outside the frame, so that the frame cuts discs as a photo cuts things."""
+    centres = np.arange(side) + 0.5  # of the pixels, along a row or a column
+    images = np.broadcast_to(_column(rng.uniform(0, 1, m)), (m, side, side)).copy()
+    for _ in range(DEAD_LEAVES):
+        radius = _power_law(rng, m, 1.0, side / 2)
+        centre_r, centre_q = (rng.uniform(-side / 4, side * 5 / 4, m)[:, None] for _ in range(2))
+        squared_distance = ((centres - centre_r) ** 2)[:, :, None] + ((centres - centre_q) ** 2)[:, None, :]
+        np.copyto(images, _column(rng.uniform(0, 1, m)), where=squared_distance < _column(radius) ** 2)
+    return images

@@ -1,6 +1,7 @@
 """Building and training the network from the ``train`` params, with a tqdm progress bar on stderr."""
 
 from dataclasses import fields
+from functools import partial
 
 import numpy as np
 
@@ -28,6 +29,7 @@ def augmenter(
     families: tuple[str, ...] = (),
     severity: int = 3,
     busy_share: float = 0.0,
+    natural_share: float = 0.0,
 ):
     """The ``augment`` argument of Network.fit for the train.augment_* params (None when there is nothing to do): a
     function of the training rows X that returns the function of the epoch's generator ``rng`` (and optionally of
@@ -36,8 +38,9 @@ def augmenter(
     ``background``, each with probability 1/2 given another background at a strength drawn uniformly in [0, 1]:
     of those, a share ``busy_share`` a synthetic non-hand image behind the hand (perturbations.replace_background
     with ``synthetic_outliers``: mostly busy ones, stripes, checks, shapes, noise, blobs, and some flat tones and
-    gradients), the others a darker, textured wall (perturbations.background); then each altered by
-    perturbations.random_perturbations with ``families`` up to ``severity``.
+    gradients, or with probability ``natural_share`` an image with a photo's statistics), the others a darker,
+    textured wall (perturbations.background); then each altered by perturbations.random_perturbations with
+    ``families`` up to ``severity``.
 
     The photos' background masks, which another background and an occlusion need, are found once per training set
     (finding them takes most of the perturbations' time), then moved, turned, zoomed and mirrored with their photos:
@@ -73,7 +76,7 @@ def augmenter(
                 images = images.copy()
                 images[walls] = perturbations.background(images[walls], rng.random(len(walls)), rng, epoch_masks[walls])
                 if len(busy):
-                    new = synthetic_outliers(len(busy), perturbations.image_side(images), rng)
+                    new = synthetic_outliers(len(busy), perturbations.image_side(images), rng, natural_share)
                     strengths = rng.random(len(busy))
                     images[busy] = perturbations.replace_background(images[busy], new, strengths, epoch_masks[busy])
             if families:
@@ -98,8 +101,11 @@ def training_config(params) -> TrainingConfig:
             tuple(params["augment_perturb"]),
             params["augment_severity"],
             params["augment_busy_background"],
+            params["natural_images"],
         ),
-        "outliers": synthetic_outliers if params["outlier_exposure"] else None,
+        "outliers": partial(synthetic_outliers, natural_share=params["natural_images"])
+        if params["outlier_exposure"]
+        else None,
     }
     named = {field.name: params[field.name] for field in fields(TrainingConfig) if field.name not in functions}
     return TrainingConfig(**named, **functions)
@@ -111,10 +117,16 @@ def other_hands_to_learn(params, X_others):
     return X_others if params["other_hands"] and len(X_others) else None
 
 
-def synthetic_outliers(n, side, rng):
-    """``n`` synthetic non-hands (perturbations.non_hands) of side² pixels, new ones for each seed ``rng`` draws:
-    the outliers of train.outlier_exposure."""
-    return perturbations.non_hands(n, side, seed=int(rng.integers(2**32)))
+def synthetic_outliers(n, side, rng, natural_share=0.0):
+    """``n`` synthetic non-hands of side² pixels, new ones for each seed ``rng`` draws: perturbations.non_hands,
+    each then replaced with probability ``natural_share`` by one of perturbations.natural_images (images with a
+    photo's statistics; train.natural_images). The outliers of train.outlier_exposure, and the busy backgrounds of
+    train.augment_busy_background."""
+    images = perturbations.non_hands(n, side, seed=int(rng.integers(2**32)))
+    if natural_share:
+        natural = np.flatnonzero(rng.random(n) < natural_share)
+        images[natural] = perturbations.natural_images(len(natural), side, seed=int(rng.integers(2**32)))
+    return images
 
 
 def progress(epochs, label):

@@ -149,15 +149,16 @@ def test_mirror_and_background_augmentation_change_what_they_say():
 
 def test_busy_backgrounds_are_non_hands_blended_behind_the_hand():
     """augment_busy_background: of the photos given another background, that share get a synthetic non-hand image
-    behind the hand instead of a darker wall, in the documented order of draws; 0 draws nothing more."""
+    behind the hand instead of a darker wall (natural_images: that share of them one with a photo's statistics), in
+    the documented order of draws; 0 draws nothing more."""
     side, n = 16, 40
     hand = np.ones((side, side), np.float32) * 0.9
     hand[4:14, 5:9] = 0.3
     hand[4:7, 9:12] = 0.3
     X = np.repeat(hand.reshape(1, -1), n, axis=0)
     masks = P.background_mask(X)
-    for share in (0.0, 0.5, 1.0):
-        epoch = augmenter(0, background=True, busy_share=share)(X)(np.random.default_rng(2))
+    for share, natural in ((0.0, 0.0), (0.5, 0.0), (1.0, 0.0), (0.5, 0.5)):
+        epoch = augmenter(0, background=True, busy_share=share, natural_share=natural)(X)(np.random.default_rng(2))
         draws = np.random.default_rng(2)
         given = np.flatnonzero(draws.random(n) < 0.5)
         busy = given[draws.random(len(given)) < share] if share else given[:0]
@@ -166,6 +167,10 @@ def test_busy_backgrounds_are_non_hands_blended_behind_the_hand():
         expected[walls] = P.background(X[walls], draws.random(len(walls)), draws, masks[walls])
         if share:
             new = P.non_hands(len(busy), side, seed=int(draws.integers(2**32)))
+            if natural:  # train.natural_images: some of them images with a photo's statistics instead
+                chosen = np.flatnonzero(draws.random(len(busy)) < natural)
+                new[chosen] = P.natural_images(len(chosen), side, seed=int(draws.integers(2**32)))
+                assert 0 < len(chosen) < len(busy)
             expected[busy] = P.replace_background(X[busy], new, draws.random(len(busy)), masks[busy])
         np.testing.assert_array_equal(epoch, expected)
         np.testing.assert_array_equal(epoch[:, hand.ravel() < 0.5], X[:, hand.ravel() < 0.5])  # the hand stays

@@ -270,6 +270,18 @@ def test_busy_backgrounds_need_other_backgrounds(tmp_path):
     assert load_params("train", on)["augment_busy_background"] == 0.5
 
 
+def test_natural_images_need_synthetic_non_hands_to_be_a_share_of(tmp_path):
+    none = {"train.outlier_exposure": 0, "train.augment_busy_background": 0, "train.natural_images": 0.5}
+    with pytest.raises(UsageError) as raised:
+        load_params("train", write_params(tmp_path, **none))
+    assert str(raised.value) == (
+        "params.yaml: train.natural_images = 0.5 needs train.outlier_exposure > 0 or train.augment_busy_background > 0 "
+        "(it is a share of the synthetic non-hands they draw); set one of them or train.natural_images: 0"
+    )
+    for drawn in ({"train.outlier_exposure": 0.1}, {"train.augment_busy_background": 0.5}):
+        assert load_params("train", write_params(tmp_path, **(none | drawn)))["natural_images"] == 0.5
+
+
 def test_absurd_memory_is_refused_before_anything_runs(tmp_path):
     path = write_params(tmp_path, **{"ingest.image_size": 256, "train.hidden_units": 65536, "train.optimizer": "sgd"})
     with pytest.raises(UsageError) as raised:

@@ -340,3 +340,64 @@ def test_unit_blobs_are_scipys_wrapped_gaussian_filter():
     assert np.allclose(blobs.mean(axis=(1, 2)), 0) and np.allclose(blobs.std(axis=(1, 2)), 1)
     one_for_all = P._unit_blobs(np.random.default_rng(0), 3, 28, 2.8)
     np.testing.assert_allclose(one_for_all[1], blobs[1])
+
+
+def test_natural_images_are_seeded_images_of_both_kinds_in_turn():
+    X = P.natural_images(9, 20, seed=0)
+    assert X.shape == (9, 400) and X.dtype == np.float32 and 0 <= X.min() and X.max() <= 1
+    np.testing.assert_array_equal(X, P.natural_images(9, 20, seed=0))
+    assert not np.array_equal(X, P.natural_images(9, 20, seed=1))
+    leaves = X[1::2]  # the kinds in turn: pink noise, dead leaves, pink noise, …
+    assert all(len(np.unique(image)) <= P.DEAD_LEAVES + 1 for image in leaves)  # discs of one tone each
+    assert all(len(np.unique(image)) > 200 for image in X[0::2])  # noise: nearly every pixel its own value
+    assert P.natural_images(0, 20).shape == (0, 400) and P.natural_images(1, 20).shape == (1, 400)
+
+
+def test_pink_noise_has_the_power_law_spectrum_it_draws():
+    """The slope of each image's log amplitude against log frequency (np.polyfit over the radially averaged
+    amplitude spectrum) is minus the exponent drawn for it, the first of the generator's draws."""
+    side, m = 64, 12
+    images = P._pink_noise(np.random.default_rng(5), m, side)
+    exponents = np.random.default_rng(5).uniform(*P.PINK_EXPONENTS, m)
+    frequency = np.hypot(np.fft.fftfreq(side)[:, None], np.fft.fftfreq(side)[None, :])
+    bins = np.linspace(2 / side, 0.5, 12)
+    which = np.digitize(frequency, bins)
+    for image, exponent in zip(images, exponents):
+        amplitude = np.abs(np.fft.fft2(image - image.mean()))
+        centres = [frequency[which == b].mean() for b in range(1, len(bins))]
+        means = [amplitude[which == b].mean() for b in range(1, len(bins))]
+        slope = np.polyfit(np.log(centres), np.log(means), 1)[0]
+        assert slope == pytest.approx(-exponent, abs=0.15)
+    spreads = images.std(axis=(1, 2))
+    assert (spreads > 0.08 - 1e-9).all() and (spreads < 0.3 + 1e-9).all()  # as drawn, before any clipping
+
+
+def test_dead_leaves_are_the_last_disc_over_each_pixel():
+    """Each pixel shows the tone of the last disc that covers its centre, or the ground's tone: a painter's loop
+    over the same draws (per image, per disc, per pixel) gives the same images."""
+    side, m = 10, 3
+    images = P._dead_leaves(np.random.default_rng(2), m, side)
+    draws = np.random.default_rng(2)
+    expected = np.repeat(draws.uniform(0, 1, m), side * side).reshape(m, side, side)
+    for _ in range(P.DEAD_LEAVES):
+        radius = P._power_law(draws, m, 1.0, side / 2)
+        centre_r, centre_q = draws.uniform(-side / 4, side * 5 / 4, m), draws.uniform(-side / 4, side * 5 / 4, m)
+        tone = draws.uniform(0, 1, m)
+        for i in range(m):
+            for row in range(side):
+                for column in range(side):
+                    if (row + 0.5 - centre_r[i]) ** 2 + (column + 0.5 - centre_q[i]) ** 2 < radius[i] ** 2:
+                        expected[i, row, column] = tone[i]
+    np.testing.assert_array_equal(images, expected)
+
+
+def test_power_law_draws_have_the_density_r_to_the_minus_3():
+    low, high = 1.0, 14.0
+    draws = P._power_law(np.random.default_rng(0), 20_000, low, high)
+    assert low <= draws.min() and draws.max() <= high
+
+    def cdf(r):  # ∫ r⁻³ from low to r, over the same integral up to high
+        return (low**-2 - np.asarray(r) ** -2.0) / (low**-2 - high**-2)
+
+    assert stats.kstest(draws, cdf).pvalue > 0.01
+    assert stats.kstest(np.random.default_rng(0).uniform(low, high, 20_000), cdf).pvalue < 1e-6  # the test can fail

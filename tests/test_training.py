@@ -11,7 +11,8 @@ from signdigits.history import log_epoch, open_log, read_history
 from signdigits.mlp import MLP
 from signdigits.network import TrainingConfig
 from signdigits.params import load_params
-from signdigits.training import build_model
+from signdigits.perturbations import natural_images, non_hands
+from signdigits.training import build_model, synthetic_outliers, training_config
 
 
 def test_history_round_trip_through_dvclive(tmp_path, monkeypatch):
@@ -68,6 +69,23 @@ def test_outlier_exposure_adds_non_hands_with_the_uniform_target():
         step[index] = 1e-6
         numeric[index] = (loss(Z + step) - loss(Z - step)) / 2e-6
     np.testing.assert_allclose(exposed.output_error(Z, Y), numeric, atol=1e-8)
+
+
+def test_synthetic_outliers_are_non_hands_with_a_share_of_natural_images(root):
+    """synthetic_outliers: non_hands of the seed the generator draws; with train.natural_images, each then replaced
+    with that probability by one of natural_images (the next draws); 0 draws nothing more. training_config hands
+    the share to both users: the outliers and the busy backgrounds."""
+    draws = np.random.default_rng(1).integers(2**32)
+    np.testing.assert_array_equal(synthetic_outliers(50, 12, np.random.default_rng(1)), non_hands(50, 12, seed=draws))
+    mixed = synthetic_outliers(50, 12, np.random.default_rng(1), natural_share=0.4)
+    generator = np.random.default_rng(1)
+    expected = non_hands(50, 12, seed=generator.integers(2**32))
+    chosen = np.flatnonzero(generator.random(50) < 0.4)
+    expected[chosen] = natural_images(len(chosen), 12, seed=generator.integers(2**32))
+    np.testing.assert_array_equal(mixed, expected)
+    assert 10 < len(chosen) < 30
+    params = load_params("train", root / "params.yaml") | {"natural_images": 0.4}
+    np.testing.assert_array_equal(training_config(params).outliers(50, 12, np.random.default_rng(1)), mixed)
 
 
 @pytest.fixture
