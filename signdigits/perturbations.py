@@ -584,11 +584,12 @@ def _non_hands_of_kind(kind: str, m: int, r: np.ndarray, q: np.ndarray, rng: np.
 
 # --- synthetic images with the statistics of photos ----------------------------------------------------------------
 NATURAL_KINDS = (
-    "pink noise",  # random phases under a power-law amplitude spectrum, as in photos of the world
+    "pink noise",  # random phases under a power-law amplitude spectrum, as in photos of the world ("pink" loosely:
+    # the amplitude falls as 1/f^a, the power as 1/f^2a, where strict pink noise's power falls as 1/f)
     "dead leaves",  # opaque discs of random tones and sizes dropped on one another: things in front of things
 )
 PINK_EXPONENTS = (0.8, 1.6)  # the range of a in the amplitude spectrum 1/f^a (photos of the world: a ≈ 1)
-DEAD_LEAVES = 60  # discs dropped on each image
+DEAD_LEAVES_PER_PIXEL = 60 / 28**2  # discs dropped per pixel of the frame: 60 on a 28-pixel side
 
 
 def natural_images(n: int, side: int, seed: int = 0) -> np.ndarray:
@@ -599,8 +600,10 @@ def natural_images(n: int, side: int, seed: int = 0) -> np.ndarray:
       (Field 1987; van der Schaaf & van Hateren 1996). Here: white Gaussian noise given the amplitude spectrum
       1/f^a, a uniform in PINK_EXPONENTS (a larger a: smoother), then a random tone and spread (clipped).
     - "dead leaves" (Matheron 1968; Lee, Mumford & Huang 2001): the world is made of things that hide one another,
-      of every size. DEAD_LEAVES opaque discs of uniform random tones fall on a random tone, each hiding what lies
-      under it, their radii of density ∝ r⁻³ between one pixel and half the side (scale-invariant: ``_power_law``).
+      of every size. ``dead_leaves_count(side)`` opaque discs of uniform random tones fall on a random tone, each
+      hiding what lies under it, their radii of density ∝ r⁻³ between one pixel and half the side
+      (scale-invariant: ``_power_law``). They do not cover the frame: about half of it keeps the ground's tone, a
+      few things of every size in front of a plain wall, at any side (the count grows with the frame's area).
 
     Neither is a photo, nor holds a hand: put behind a hand they stand for a person, a shelf or a rough wall, and
     as non-hands they teach the refusal that such images are no hand (train.natural_images)."""
@@ -615,7 +618,8 @@ def natural_images(n: int, side: int, seed: int = 0) -> np.ndarray:
 
 def _pink_noise(rng: np.random.Generator, m: int, side: int) -> np.ndarray:
     """m images (m, side, side) of "pink noise" (natural_images), each scaled to a tone uniform in [0.15, 0.85]
-    and a spread uniform in [0.08, 0.3]."""
+    and a spread uniform in [0.08, 0.3] (natural_images then clips them to [0, 1]: a few per cent of the pixels, as
+    a photo's over- and under-exposed parts)."""
     exponents = rng.uniform(*PINK_EXPONENTS, m)
     noise = rng.standard_normal((m, side, side))
     frequency = np.hypot(np.fft.fftfreq(side)[:, None], np.fft.rfftfreq(side)[None, :])  # cycles per pixel
@@ -633,12 +637,18 @@ def _power_law(rng: np.random.Generator, size, low: float, high: float) -> np.nd
     return (low**-2 - u * (low**-2 - high**-2)) ** -0.5
 
 
+def dead_leaves_count(side: int) -> int:
+    """How many discs fall on a "dead leaves" image of ``side`` pixels: DEAD_LEAVES_PER_PIXEL of its area, at
+    least one."""
+    return max(1, round(DEAD_LEAVES_PER_PIXEL * side * side))
+
+
 def _dead_leaves(rng: np.random.Generator, m: int, side: int) -> np.ndarray:
     """m images (m, side, side) of "dead leaves" (natural_images): the discs fall one after another, each on top;
     a centre may lie up to a quarter side outside the frame, so that the frame cuts discs as a photo cuts things."""
     centres = np.arange(side) + 0.5  # of the pixels, along a row or a column
     images = np.broadcast_to(_column(rng.uniform(0, 1, m)), (m, side, side)).copy()
-    for _ in range(DEAD_LEAVES):
+    for _ in range(dead_leaves_count(side)):
         radius = _power_law(rng, m, 1.0, side / 2)
         centre_r, centre_q = (rng.uniform(-side / 4, side * 5 / 4, m)[:, None] for _ in range(2))
         squared_distance = ((centres - centre_r) ** 2)[:, :, None] + ((centres - centre_q) ** 2)[:, None, :]

@@ -90,7 +90,8 @@ def augmenter(
 
 def training_config(params) -> TrainingConfig:
     """The TrainingConfig of the ``train`` params: each of its fields from the param of the same name, and its two
-    functions built from params: ``augment`` from the augment_* params, ``outliers`` if outlier_exposure > 0."""
+    functions built from params: ``augment`` from the augment_* params, ``outliers`` if outlier_exposure > 0, both
+    drawing train.natural_images' share of their synthetic images from perturbations.natural_images."""
     functions = {
         "augment": augmenter(
             params["augment_shift"],
@@ -100,8 +101,8 @@ def training_config(params) -> TrainingConfig:
             params["augment_background"],
             tuple(params["augment_perturb"]),
             params["augment_severity"],
-            params["augment_busy_background"],
-            params["natural_images"],
+            busy_share=params["augment_busy_background"],
+            natural_share=params["natural_images"],
         ),
         "outliers": partial(synthetic_outliers, natural_share=params["natural_images"])
         if params["outlier_exposure"]

@@ -348,7 +348,7 @@ def test_natural_images_are_seeded_images_of_both_kinds_in_turn():
     np.testing.assert_array_equal(X, P.natural_images(9, 20, seed=0))
     assert not np.array_equal(X, P.natural_images(9, 20, seed=1))
     leaves = X[1::2]  # the kinds in turn: pink noise, dead leaves, pink noise, …
-    assert all(len(np.unique(image)) <= P.DEAD_LEAVES + 1 for image in leaves)  # discs of one tone each
+    assert all(len(np.unique(image)) <= P.dead_leaves_count(20) + 1 for image in leaves)  # discs of one tone each
     assert all(len(np.unique(image)) > 200 for image in X[0::2])  # noise: nearly every pixel its own value
     assert P.natural_images(0, 20).shape == (0, 400) and P.natural_images(1, 20).shape == (1, 400)
 
@@ -379,7 +379,7 @@ def test_dead_leaves_are_the_last_disc_over_each_pixel():
     images = P._dead_leaves(np.random.default_rng(2), m, side)
     draws = np.random.default_rng(2)
     expected = np.repeat(draws.uniform(0, 1, m), side * side).reshape(m, side, side)
-    for _ in range(P.DEAD_LEAVES):
+    for _ in range(P.dead_leaves_count(side)):
         radius = P._power_law(draws, m, 1.0, side / 2)
         centre_r, centre_q = draws.uniform(-side / 4, side * 5 / 4, m), draws.uniform(-side / 4, side * 5 / 4, m)
         tone = draws.uniform(0, 1, m)
@@ -389,6 +389,18 @@ def test_dead_leaves_are_the_last_disc_over_each_pixel():
                     if (row + 0.5 - centre_r[i]) ** 2 + (column + 0.5 - centre_q[i]) ** 2 < radius[i] ** 2:
                         expected[i, row, column] = tone[i]
     np.testing.assert_array_equal(images, expected)
+
+
+def test_dead_leaves_leave_about_half_the_frame_to_the_ground_at_any_side():
+    """The count of discs grows with the frame's area (60 on a side of 28), so the share of pixels that keep the
+    ground's tone stays about a half, as natural_images says, at the pipeline's sides and beyond."""
+    assert P.dead_leaves_count(28) == 60 and P.dead_leaves_count(2) == 1
+    for side in (16, 28, 64):
+        rng = np.random.default_rng(side)
+        images = P._dead_leaves(rng, 200, side)
+        ground = np.random.default_rng(side).uniform(0, 1, 200)  # the first draws: each image's ground tone
+        share = (images == ground[:, None, None]).mean()
+        assert 0.35 < share < 0.7, (side, share)
 
 
 def test_power_law_draws_have_the_density_r_to_the_minus_3():

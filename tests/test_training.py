@@ -12,7 +12,7 @@ from signdigits.mlp import MLP
 from signdigits.network import TrainingConfig
 from signdigits.params import load_params
 from signdigits.perturbations import natural_images, non_hands
-from signdigits.training import build_model, synthetic_outliers, training_config
+from signdigits.training import augmenter, build_model, synthetic_outliers, training_config
 
 
 def test_history_round_trip_through_dvclive(tmp_path, monkeypatch):
@@ -86,6 +86,13 @@ def test_synthetic_outliers_are_non_hands_with_a_share_of_natural_images(root):
     assert 10 < len(chosen) < 30
     params = load_params("train", root / "params.yaml") | {"natural_images": 0.4}
     np.testing.assert_array_equal(training_config(params).outliers(50, 12, np.random.default_rng(1)), mixed)
+    side = 16  # a dark bar (a "hand") on a light wall: busy backgrounds at 0.9, natural images a share 0.3 of them
+    X = np.tile(np.where(np.arange(side * side) % side < 6, 0.3, 0.9).astype(np.float32), (24, 1))
+    params |= {"augment_busy_background": 0.9, "natural_images": 0.3, "augment_perturb": [], "augment_shift": 0}
+    expected = augmenter(0, mirror=True, background=True, busy_share=0.9, natural_share=0.3)(X)
+    np.testing.assert_array_equal(
+        training_config(params).augment(X)(np.random.default_rng(3)), expected(np.random.default_rng(3))
+    )
 
 
 @pytest.fixture
