@@ -166,7 +166,7 @@ def compare_fit(params, classes, epochs, repeats, threads):
     def ours():
         net = build_model(params, X.shape[1], len(classes))
         net.fit(X, y, training_config(params))
-        return net._scores(net._input(X), y)  # the training rows' loss and accuracy, from one pass
+        return net._scores(net._views(X), y)  # the training rows' loss and accuracy, from one pass
 
     def theirs():
         net = build_model(params, X.shape[1], len(classes))  # the same initial weights and generator state

@@ -144,6 +144,7 @@ class CNN(Network):
         batch_norm=False,
         photo_norm=False,
         other_output=False,
+        mirror_average=False,
     ):
         side = math.isqrt(n_inputs)
         if side * side != n_inputs:
@@ -154,7 +155,7 @@ class CNN(Network):
             raise ValueError("activation, channels or n_hidden is invalid")
         if pooled_side(side, len(channels)) < 1:
             raise ValueError(f"{len(channels)} pooling layers would shrink a {side}-pixel image to nothing")
-        super().__init__(n_inputs, n_outputs, seed, dtype, standardize, photo_norm, other_output)
+        super().__init__(n_inputs, n_outputs, seed, dtype, standardize, photo_norm, other_output, mirror_average)
         self.side, self.channels, self.kernel_size = side, [int(c) for c in channels], int(kernel_size)
         self.n_hidden, self.activation, self.batch_norm = int(n_hidden), activation, bool(batch_norm)
         self.blocks, self.dense, self.output = cnn_layers(
@@ -269,4 +270,5 @@ class CNN(Network):
             "batch_norm": self.batch_norm,
             "photo_norm": self.photo_norm,
             "other_output": self.other_output,
+            "mirror_average": self.mirror_average,
         }

@@ -10,6 +10,7 @@ A binary model (one sigmoid output p = P(classes[1])) gives the two columns (1 �
 answers in the same shape and a consumer takes the argmax and indexes ``classes`` without a special case.
 Inside, the steps of the network's own prediction (network.py, mlp.py, cnn.py), in its order:
 
+    mirror_average:  pixels ← Concat(pixels, pixels with the width reversed) along N: 2N rows
     X  = Flatten(pixels)                                (N, side²): a row in the model's pixel order (row-major)
     photo_norm:   X ← (X − mean(X)) / √(var(X) + 1e-4)  per row, var the population variance
     standardize:  X0 = (X − μ) / s                      μ per pixel, s one number, both from the model file
@@ -17,6 +18,7 @@ Inside, the steps of the network's own prediction (network.py, mlp.py, cnn.py), 
     CNN:  per block  Conv (k × k, "same" zero padding, bias b_l) → MaxPool 2 × 2 stride 2 → g, or with batch norm
           Conv (no bias) → MaxPool → BatchNormalization (γ_l, shift b_l, running mean and variance, ε 1e-5) → g;
           then Transpose NCHW → NHWC and Flatten (the model's flat order is channels last), Gemm → g → Gemm
+    mirror_average:  U ← ReduceMean(Reshape(U, (2, N, units)), axis 0): each photo's mean over its two views
     temperature T (the calibration, if not 1): Z / T
     output: Softmax(Z), or for one output p = Sigmoid(Z) and Concat(1 − p, p)
 
@@ -54,6 +56,7 @@ from signdigits.network import PHOTO_EPSILON
 OPSET = 17  # ONNX 1.12 (2022): onnxruntime ≥ 1.13, OpenCV's DNN module and TensorRT read it
 INSTALL = 'pip install -e ".[onnx]"'
 INPUT, OUTPUT, OTHER, ENERGY = "pixels", "probabilities", "other", "energy"
+INT64_MIN = np.iinfo(np.int64).min  # Slice's end for "through index 0" when stepping backwards
 
 
 def require_onnx():
@@ -83,9 +86,28 @@ class GraphBuilder:
         return self.node({"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}[name], [Z], output)
 
 
-def _preprocessing(graph, net):
-    """X0 (N, side²) from the pixels: flattened, normalized per photo and standardized as the model says."""
-    X = graph.node("Flatten", [INPUT], "X", axis=1)
+def _views(graph, net):
+    """The pixels the network runs on: the input, or with ``mirror_average`` (Network._views) the input and then
+    every photo mirrored left–right (its width read backwards), stacked along N."""
+    if not net.mirror_average:
+        return INPUT
+    backwards = [graph.constant(name, [value], np.int64) for name, value in (("last", -1), ("before_first", INT64_MIN))]
+    width, step = graph.constant("width_axis", [3], np.int64), graph.constant("backwards", [-1], np.int64)
+    mirrored = graph.node("Slice", [INPUT, *backwards, width, step], "pixels_mirrored")
+    return graph.node("Concat", [INPUT, mirrored], "pixels_both", axis=0)
+
+
+def _view_mean(graph, net, U):
+    """U (N, units) from the output layer's logits of ``_views``' rows: each photo's mean over its views."""
+    if not net.mirror_average:
+        return U
+    by_view = graph.node("Reshape", [U, graph.constant("by_view", [2, -1, net.n_units], np.int64)], "U_by_view")
+    return graph.node("ReduceMean", [by_view], "U", axes=[0], keepdims=0)
+
+
+def _preprocessing(graph, net, pixels):
+    """X0 (rows, side²) from the pixels: flattened, normalized per photo and standardized as the model says."""
+    X = graph.node("Flatten", [pixels], "X", axis=1)
     if net.photo_norm:
         mean = graph.node("ReduceMean", [X], "photo_mean", axes=[1], keepdims=1)
         D = graph.node("Sub", [X, mean], "photo_centred")
@@ -228,8 +250,8 @@ def to_onnx(net):
     onnx = require_onnx()
     helper, TensorProto = onnx.helper, onnx.TensorProto
     graph = GraphBuilder(onnx)
-    X0 = _preprocessing(graph, net)
-    U = (_cnn_logits if isinstance(net, CNN) else _mlp_logits)(graph, net, X0)
+    X0 = _preprocessing(graph, net, _views(graph, net))
+    U = _view_mean(graph, net, (_cnn_logits if isinstance(net, CNN) else _mlp_logits)(graph, net, X0))
     _probabilities(graph, net, _class_logits(graph, net, U))
     side, n_classes = int(round(math.sqrt(net.n_inputs))), max(2, net.n_outputs)
     outputs = [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N", n_classes])]

@@ -128,6 +128,7 @@ def architecture(train: dict, n_inputs: int, n_classes: int, other_output: bool 
         "standardize": train["standardize"],
         "photo_norm": train["photo_norm"],
         "other_output": other_output,
+        "mirror_average": train["mirror_average"],
     }
     if train["model"] == "cnn":
         arguments |= {

@@ -47,12 +47,13 @@ class MLP(Network):
         standardize=False,
         photo_norm=False,
         other_output=False,
+        mirror_average=False,
     ):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, not {activation!r}")
         if n_hidden < 1:
             raise ValueError("n_hidden must be positive")
-        super().__init__(n_inputs, n_outputs, seed, dtype, standardize, photo_norm, other_output)
+        super().__init__(n_inputs, n_outputs, seed, dtype, standardize, photo_norm, other_output, mirror_average)
         self.n_hidden, self.activation = int(n_hidden), activation
         # Weights ~ N(0, gain² / fan_in), biases 0; the gains are explained at GAIN_AFTER.
         gain_hidden = GAIN_AFTER[activation]
@@ -97,4 +98,5 @@ class MLP(Network):
             "standardize": self.standardize,
             "photo_norm": self.photo_norm,
             "other_output": self.other_output,
+            "mirror_average": self.mirror_average,
         }

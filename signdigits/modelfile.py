@@ -58,6 +58,7 @@ ARGUMENT_TYPES = {
     "batch_norm": "bool",
     "photo_norm": "bool",
     "other_output": "bool",
+    "mirror_average": "bool",
 }
 
 

@@ -21,6 +21,12 @@ statistics) live in ``running``, beside ``params``. Everything else lives here, 
   √(var(x) + PHOTO_EPSILON): a brighter or darker room, or a flatter or harsher light, changes a photo's mean and
   spread far more than its shape, and this takes both out before the network sees it. A flat image (var 0)
   becomes all zeros, not a division by zero;
+- ``mirror_average``: a sign made with the other hand is the same digit, and the network answers a photo with the
+  mean of its output layer's logits for the photo and for its mirror image (left–right), U = (U(x) + U(x̄)) / 2,
+  wherever it is scored: its predictions, the history's losses and accuracies, the refusal's scores (and the
+  Mahalanobis score's features, averaged alike). Both images then get the same answer, and the two views' errors
+  partly cancel (test-time augmentation; the flip is the one that changes no label here). Training is unchanged: each
+  step sees one view of a photo (train.augment_mirror draws which);
 - ``standardize``: the network sees X0 = (X − μ) / s, μ the per-pixel mean and s the standard deviation of all
   pixels of the training data, learnt by the first fit and saved with the weights. Centring removes the large
   common component of raw pixels that makes gradient descent zig-zag (LeCun et al., 1998, "Efficient
@@ -53,6 +59,7 @@ from threadpoolctl import threadpool_limits
 from signdigits.errors import UsageError
 from signdigits.layout import output_units
 from signdigits.optim import make_optimizer
+from signdigits.perturbations import mirror
 
 DIVERGENCE_FACTOR = 10.0  # see ``diverged``
 PHOTO_EPSILON = 1e-4  # ``photo_normalized``: a spread below √ε = 0.01 of the pixel range is not amplified
@@ -171,7 +178,9 @@ class Network:
     MODEL = None  # its train.model name, which layout.py knows its layers by
     CHUNK = None  # rows per forward pass when predicting or scoring (layout.CHUNK)
 
-    def __init__(self, n_inputs, n_outputs, seed, dtype, standardize, photo_norm=False, other_output=False):
+    def __init__(
+        self, n_inputs, n_outputs, seed, dtype, standardize, photo_norm=False, other_output=False, mirror_average=False
+    ):
         if n_outputs < 1 or n_inputs < 1:
             raise ValueError("n_inputs and n_outputs must be positive")
         self.n_inputs, self.n_outputs = int(n_inputs), int(n_outputs)
@@ -180,7 +189,7 @@ class Network:
         self.other_output = bool(other_output)
         self.n_units = output_units(self.n_outputs, self.other_output)
         self.seed, self.dtype, self.standardize = int(seed), np.dtype(dtype), bool(standardize)
-        self.photo_norm = bool(photo_norm)
+        self.photo_norm, self.mirror_average = bool(photo_norm), bool(mirror_average)
         # Set after training from the validation folds (stage train; refusal.py), stored in the model file:
         # the logits are divided by ``temperature`` before the output's sigmoid / softmax when predicting
         # probabilities (temperature scaling, Guo et al. 2017), and ``refusal`` ({"score", "threshold"}, with the
@@ -224,15 +233,21 @@ class Network:
         X = self._photos(X)
         return (X - self.input_mean) / self.input_scale if self.input_mean is not None else X
 
+    def _views(self, X):
+        """The rows as the first layer sees them (``_input``), once for each view prediction averages over: [X0],
+        and with ``mirror_average`` also the mirror images' rows. Mirrored before ``_input``: μ is not symmetric."""
+        X = self._checked(X)
+        return [self._input(X), self._input(mirror(X))] if self.mirror_average else [self._input(X)]
+
     # --- prediction: ``logits``, and what the rest is built on -----------------------------------------------
     def logits(self, X):
         """Z (N, n_outputs), the classes' logits before any temperature: what every prediction is computed from
         (with ``other_output``, from the output layer's units by ``class_logits``)."""
-        return self._logits(self._input(X))
+        return self._logits(self._views(X))
 
     def outputs(self, X):
         """U (N, n_units), the output layer's logits: ``logits`` and, with ``other_output``, the last unit's."""
-        return self._outputs(self._input(X))
+        return self._outputs(self._views(X))
 
     def class_logits(self, U):
         """The classes' logits Z from the output layer's U: U itself, but with ``other_output`` the classes' units
@@ -262,15 +277,19 @@ class Network:
     def features(self, X):
         """The last hidden layer's activations (N, n_hidden) (the MLP's hidden layer, the CNN's dense layer), as
         prediction computes them: what the Mahalanobis score of refusal.py measures distances in."""
-        return self._in_chunks(self._input(X), lambda cache, Z: self._last_hidden(cache), self.n_hidden)
+        return self._averaged(self._views(X), lambda cache, Z: self._last_hidden(cache), self.n_hidden)
 
-    def _logits(self, X0):
-        """The classes' logits Z for every row of X0 (rows prepared by ``_input``)."""
-        return self.class_logits(self._outputs(X0))
+    def _logits(self, views):
+        """The classes' logits Z for every row of ``views`` (rows prepared by ``_views``)."""
+        return self.class_logits(self._outputs(views))
 
-    def _outputs(self, X0):
-        """The output layer's logits U for every row of X0 (rows prepared by ``_input``)."""
-        return self._in_chunks(X0, lambda cache, Z: Z, self.n_units)
+    def _outputs(self, views):
+        """The output layer's logits U for every row of ``views`` (rows prepared by ``_views``)."""
+        return self._averaged(views, lambda cache, Z: Z, self.n_units)
+
+    def _averaged(self, views, part, width):
+        """``part`` of the prediction's forward pass (``_in_chunks``), the mean over the views (``_views``)."""
+        return sum(self._in_chunks(X0, part, width) for X0 in views) / self.dtype.type(len(views))
 
     def _in_chunks(self, X0, part, width):
         """``part(cache, Z)`` of a prediction's forward pass (N, width), CHUNK rows of X0 at a time."""
@@ -313,18 +332,18 @@ class Network:
         sees, whose derivatives ``gradients`` computes: over all the output layer's units (label K: "other"), the
         network thinned by the dropout mask ``keep`` (if given), batch normalisation with the batch's own statistics
         (which moves the running ones, as a training step does)."""
-        X0 = self._input(X)
         if training:
-            U = self._forward(X0, keep, training=True)[1]
+            U = self._forward(self._input(X), keep, training=True)[1]
             return self._cross_entropy(U, self._targets(y, U.dtype)) + self._penalty(weight_decay)
-        Z = self._logits(X0)
+        Z = self._logits(self._views(X))
         return self._cross_entropy(Z, self._targets(y, Z.dtype, self.n_outputs)) + self._penalty(weight_decay)
 
-    def _scores(self, X0, y):
-        """(mean cross-entropy, accuracy) on prepared rows X0 against the class indices y: the history's figures,
-        of the classes' probabilities as prediction states them (with ``other_output``, P(class | one of the
-        classes)), so that they compare across networks with and without it."""
-        Z, y = self._logits(X0), np.asarray(y)
+    def _scores(self, views, y):
+        """(mean cross-entropy, accuracy) on prepared rows (``_views``) against the class indices y: the history's
+        figures, of the classes' probabilities as prediction states them (with ``other_output``, P(class | one of
+        the classes); with ``mirror_average``, of the two views' mean), so that they compare across networks with
+        and without either."""
+        Z, y = self._logits(views), np.asarray(y)
         return self._cross_entropy(Z, self._targets(y, Z.dtype, self.n_outputs)), float(np.mean(self.classes(Z) == y))
 
     def output_error(self, Z, Y):
@@ -419,12 +438,13 @@ class Network:
         if self.standardize and self.input_mean is None:
             mean, scale = standardization(self._photos(X))
             self.input_mean, self.input_scale = mean.astype(self.dtype), self.dtype.type(scale)
-        X0, Y = self._input(X), self._targets(y, self.dtype)  # standardized once per fit, not once per batch
+        scored = self._views(X)  # prepared once per fit, not once per epoch; the first view is the rows as they are
+        X0, Y = scored[0], self._targets(y, self.dtype)
         if validation is not None:
-            validation = self._input(validation[0]), np.asarray(validation[1])
+            validation = self._views(validation[0]), np.asarray(validation[1])
         step = make_optimizer(config.optimizer, self.params, config.momentum)
         augment = None if config.augment is None else config.augment(X)
-        untrained_loss, _ = self._scores(X0, y)
+        untrained_loss, _ = self._scores(scored, y)
         n_outliers = int(round(config.outlier_exposure * len(X)))
         others = None if others is None else self._checked(others)
         n_others, augment_others = self._other_hands(others, config, len(X))
@@ -449,13 +469,13 @@ class Network:
                     summed_loss += self._cross_entropy(Z, Y_epoch[batch]) * len(batch)
                 row = {"epoch": epoch + 1, "batch_loss": summed_loss / len(X0_epoch)}
                 if validation is not None:
-                    train_loss, train_accuracy = self._scores(X0, y)
+                    train_loss, train_accuracy = self._scores(scored, y)
                     val_loss, val_accuracy = self._scores(*validation)
                     row |= {"train_loss": train_loss, "train_accuracy": train_accuracy}
                     row |= {"val_loss": val_loss, "val_accuracy": val_accuracy}
                 losses = [row["batch_loss"]]
                 if epoch + 1 == config.epochs:  # no batch's loss shows the last steps: the rows as the fit leaves them
-                    losses.append(row["train_loss"] if validation is not None else self._scores(X0, y)[0])
+                    losses.append(row["train_loss"] if validation is not None else self._scores(scored, y)[0])
             for loss in losses:
                 if diverged(loss, untrained_loss, self.params | self.running):
                     raise TrainingDiverged(

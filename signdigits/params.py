@@ -199,6 +199,7 @@ SCHEMA = {
         "augment_perturb": family_list(),
         "augment_severity": integer(1, 5),
         "photo_norm": boolean(),
+        "mirror_average": boolean(),
         "outlier_exposure": number(0, 1),
         "natural_images": number(0, 1),
         "other_hands": number(0, 4),

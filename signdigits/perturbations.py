@@ -216,10 +216,10 @@ def background_mask(X: np.ndarray) -> np.ndarray:
 
 # --- primitives: one strength per image ---------------------------------------------------------------------------
 def mirror(X: np.ndarray) -> np.ndarray:
-    """Each image flipped left–right (the other hand): out[r, q] = in[r, side − 1 − q]. Boolean rows (masks) stay
-    boolean."""
+    """Each image flipped left–right (the other hand): out[r, q] = in[r, side − 1 − q]. A rearrangement, exact:
+    boolean rows (masks) and floating ones keep their dtype (a network of float64 mirrors its own rows)."""
     X = np.asarray(X)
-    X = X if X.dtype == bool else _as_rows(X)
+    X = X if X.dtype == bool or np.issubdtype(X.dtype, np.floating) else _as_rows(X)
     n, side = len(X), image_side(X)
     return X.reshape(n, side, side)[:, :, ::-1].reshape(n, side * side).copy()
 

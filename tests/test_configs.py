@@ -16,6 +16,7 @@ CLASSES = 'filter.classes=["0","1","2","3","4","5","6","7","8","9"]'
 # photos: written since the default gained it (issue 19)
 CLEAN_PHOTOS = [
     "train.augment_mirror=false",
+    "train.mirror_average=false",
     "train.augment_background=false",
     "train.augment_perturb=[]",
     "train.outlier_exposure=0",

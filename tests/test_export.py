@@ -1,6 +1,7 @@
 """`signdigits export`: the ONNX graph of every kind of network gives our probabilities and classes (onnxruntime and
 onnx's reference evaluator), carries what a consumer needs in its metadata, and bad input is one line, no file."""
 
+import copy
 import itertools
 import json
 import sys
@@ -14,6 +15,7 @@ from signdigits.mlp import MLP
 from signdigits.modelfile import load_model, save_model
 
 onnx = pytest.importorskip("onnx")  # part of requirements-dev.txt: CI has it, and fails on any skip
+onnxruntime = pytest.importorskip("onnxruntime")
 from signdigits.export import OPSET, to_onnx  # noqa: E402  (needs onnx)
 
 KERNEL = {"relu": 3, "tanh": 5, "sigmoid": 1}  # each kernel size once, without multiplying the cases
@@ -90,6 +92,27 @@ def test_a_model_that_refuses_by_energy_exports_its_score(model, n_outputs, othe
         outputs[score] = [output.name for output in graph.graph.output]
     other = ["other"] if other_output else []
     assert outputs == {"msp": ["probabilities", *other], "energy": ["probabilities", *other, "energy"]}
+
+
+@pytest.mark.parametrize("n_outputs", [1, 3])
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_a_model_that_averages_over_the_mirror_image_exports_it(model, n_outputs, onnx_parity):
+    """With mirror_average, the graph runs each photo and its mirror image and averages the output layer's units,
+    before the probabilities, P(other) and the energy: onnx_parity checks all three against the network's, which
+    differ from those of the same network without it; and the graph answers a photo as its mirror image."""
+    net = random_network(model, "relu", n_outputs, True, model == "cnn", True, 1.3, other_output=True)
+    net.mirror_average, net.refusal = True, {"score": "energy", "threshold": 0.0}
+    X, graph = photos(net), to_onnx(net).SerializeToString()
+    assert max(onnx_parity(net, graph, X).values()) <= 1e-5
+    side = int(np.sqrt(net.n_inputs))
+    pixels = X.reshape(-1, 1, side, side)
+    session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    answers, mirrored = (session.run(None, {"pixels": p}) for p in (pixels, np.ascontiguousarray(pixels[..., ::-1])))
+    for output, output_mirrored in zip(answers, mirrored):
+        np.testing.assert_allclose(output_mirrored, output, atol=1e-6)
+    one_view = copy.deepcopy(net)
+    one_view.mirror_average = False
+    assert not np.allclose(one_view.predict_proba(X), net.predict_proba(X), atol=1e-3)
 
 
 @pytest.fixture

@@ -43,10 +43,12 @@ def saved(tmp_path):
     [
         MLP(10, 8, 3, "tanh", seed=0),
         MLP(9, 2, 1, "relu", seed=1, standardize=True, dtype=np.float64),
+        MLP(16, 3, 3, "relu", seed=1, standardize=True, mirror_average=True),
         CNN(64, 1, channels=(3, 2), kernel_size=3, n_hidden=4, activation="tanh", seed=0),
         CNN(81, 10, channels=(4,), kernel_size=5, n_hidden=6, seed=2),
         CNN(225, 3, channels=(2, 3, 1), kernel_size=1, n_hidden=3, seed=3),
         CNN(64, 3, channels=(3, 2), kernel_size=3, n_hidden=4, seed=4, standardize=True, batch_norm=True),
+        CNN(36, 1, channels=(2,), kernel_size=3, n_hidden=3, seed=5, standardize=True, mirror_average=True),
     ],
 )
 def test_round_trip_keeps_every_number(net, tmp_path):
@@ -135,17 +137,18 @@ def test_batch_norm_statistics_are_checked(tmp_path):
     expect_refused(path, "holds arrays .*running_mean1.*, expected")
 
 
-def test_a_model_file_from_before_batch_norm_still_loads(tmp_path):
+@pytest.mark.parametrize("option", ["batch_norm", "mirror_average"])
+def test_a_model_file_from_before_an_option_loads_without_it(option, tmp_path):
     net = CNN(16, 3, channels=(2,), n_hidden=3, seed=0)
     path = tmp_path / "old.npz"
     save_model(net, path)
     with np.load(path) as archive:
         content = {key: archive[key] for key in archive.files}
     header = json.loads(str(content["header"]))
-    del header["architecture"]["batch_norm"]  # as written before the option existed
+    del header["architecture"][option]  # as written before the option existed
     np.savez(path, **(content | {"header": np.array(json.dumps(header))}))
     loaded = load_model(path)
-    assert loaded.batch_norm is False and loaded.running == {}
+    assert getattr(loaded, option) is False and loaded.running == {}
     X = np.random.default_rng(0).normal(size=(4, 16))
     np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))
 

@@ -35,6 +35,7 @@ def test_mirror_is_the_left_right_flip_and_its_own_inverse(images):
     np.testing.assert_array_equal(grid(P.mirror(images)), grid(images)[:, :, ::-1])
     np.testing.assert_array_equal(P.mirror(P.mirror(images)), images)
     masks = P.background_mask(images)
+    assert P.mirror(images.astype(np.float64)).dtype == np.float64
     assert P.mirror(masks).dtype == bool and np.array_equal(grid(P.mirror(masks)), grid(masks)[:, :, ::-1])
 
 

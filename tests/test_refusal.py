@@ -1,6 +1,6 @@
 """The model's calibration and "I don't know" as the pipeline and `signdigits predict` use them: per-photo
-normalization, the calibrated model file (and old files without it), refusals of photos too small or unlike the
-training photos, against independent computations."""
+normalization, the average over a photo and its mirror image, the calibrated model file (and old files without it),
+refusals of photos too small or unlike the training photos, against independent computations."""
 
 import copy
 import json
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from scipy.special import expit, softmax
+from sklearn.metrics import log_loss
 
 from signdigits import calibration
 from signdigits.cnn import CNN
@@ -50,6 +51,33 @@ def test_photo_norm_takes_out_a_rooms_brightness_and_contrast(kind):
     plain.photo_norm, plain.input_mean = False, None
     expected = (expected - expected.mean(axis=0)) / expected.std()
     np.testing.assert_allclose(net.logits(X), plain.logits(expected), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_mirror_average_answers_a_photo_and_its_mirror_image_alike(kind):
+    """With mirror_average, the logits, the output layer's units and the last hidden layer's features are the mean of
+    what the same network without it gives for the photo and for the photo with its columns reversed (by hand);
+    a photo and its mirror image get the same answer; and the fit's history scores that averaged prediction
+    (sklearn's log loss of its probabilities)."""
+    rng = np.random.default_rng(4)
+    X, y = rng.uniform(0.2, 0.7, size=(12, 64)), np.arange(12) % 3
+    options = {"seed": 1, "dtype": np.float64, "photo_norm": True, "standardize": True, "other_output": True}
+    if kind == "mlp":
+        net = MLP(64, 5, 3, "tanh", mirror_average=True, **options)
+    else:
+        net = CNN(64, 3, [4], 3, 5, batch_norm=True, mirror_average=True, **options)
+    history = net.fit(X, y, TrainingConfig(epochs=2, learning_rate=0.05), validation=(X[:6], y[:6]))
+    flipped = X.reshape(12, 8, 8)[:, :, ::-1].reshape(12, 64)
+    plain = copy.deepcopy(net)
+    plain.mirror_average = False
+    for method in ("logits", "outputs", "features"):
+        expected = (getattr(plain, method)(X) + getattr(plain, method)(flipped)) / 2
+        np.testing.assert_allclose(getattr(net, method)(X), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(net.logits(flipped), net.logits(X), rtol=1e-12, atol=1e-12)
+    assert not np.allclose(plain.logits(flipped), plain.logits(X), atol=1e-3)  # one view tells them apart
+    Z = net.logits(X[:6])
+    assert history[-1]["val_accuracy"] == np.mean(Z.argmax(axis=1) == y[:6])
+    assert history[-1]["val_loss"] == pytest.approx(log_loss(y[:6], softmax(Z, axis=1), labels=[0, 1, 2]))
 
 
 def test_temperature_divides_the_logits_of_the_probabilities():
