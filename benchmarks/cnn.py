@@ -67,6 +67,8 @@ class TorchTwin:
     def __init__(self, net, params, torch):
         if params["optimizer"] != "adam" or params["activation"] != "relu":
             sys.exit("the PyTorch twin is Adam with relu: the README line must use them for identical work")
+        if params["mirror_average"]:
+            sys.exit("the PyTorch twin answers from the photo alone: the README line must set mirror_average false")
         self.torch, self.side, self.k, self.net = torch, net.side, net.kernel_size, net
         layers, channels = [], 1
         for out in net.channels:
@@ -166,7 +168,7 @@ def compare_fit(params, classes, epochs, repeats, threads):
     def ours():
         net = build_model(params, X.shape[1], len(classes))
         net.fit(X, y, training_config(params))
-        return net._scores(net._views(X), y)  # the training rows' loss and accuracy, from one pass
+        return net._scores(net._views(X), y)  # the training rows' loss and accuracy, as prediction scores them
 
     def theirs():
         net = build_model(params, X.shape[1], len(classes))  # the same initial weights and generator state

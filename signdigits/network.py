@@ -104,11 +104,12 @@ class TrainingDiverged(UsageError):
 
 
 def diverged(batch_loss, untrained_loss, params) -> bool:
-    """The divergence rule, checked after every epoch: training has diverged when the mean cross-entropy of the
-    epoch's batches is not finite, or is more than DIVERGENCE_FACTOR (10) times the untrained network's (over the
-    training rows before the first step), or a parameter is no longer finite. Gradient descent at a
-    workable learning rate lowers the loss from where it started; ten times the starting loss means the steps
-    overshoot (too large a learning rate) or the decay term dominates (too large a weight decay)."""
+    """The divergence rule, checked after every epoch: training has diverged when the mean cross-entropy of the epoch's
+    batches is not finite, or is more than DIVERGENCE_FACTOR (10) times the untrained network's (over the training rows
+    before the first step, as prediction scores them: with ``mirror_average``, of the two views' mean, where a batch's
+    loss is of one view; near ln K either way), or a parameter is no longer finite. Gradient descent at a workable
+    learning rate lowers the loss from where it started; ten times the starting loss means the steps overshoot (too
+    large a learning rate) or the decay term dominates (too large a weight decay)."""
     if not np.isfinite(batch_loss) or batch_loss > DIVERGENCE_FACTOR * untrained_loss:
         return True
     return not all(np.isfinite(value).all() for value in params.values())
@@ -382,7 +383,8 @@ class Network:
         outliers and the dropout masks, each batch before its step); with ``validation`` = (X_val, y_val), also
         train_loss and train_accuracy over the training rows as they are and val_loss and val_accuracy over the
         validation rows, both as the epoch left the model: the pair of learning curves. The final training, which
-        keeps no curve, skips that pass over every training row (a fifth of a CNN's epoch) but after the last
+        keeps no curve, skips that pass over every training row (a fifth of a CNN's epoch; two fifths with
+        ``mirror_average``, which scores each photo and its mirror image) but after the last
         epoch, whose steps no batch's loss shows: the divergence rule checks the batch loss of every epoch and the
         training rows' loss at the end. Losses are without the weight-decay term.
 

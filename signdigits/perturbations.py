@@ -21,10 +21,11 @@ background  another background: the light background replaced by a darker, textu
 ==========  =====================================================================================================
 
 Conventions. Images are rows X of shape (N, side²) (row-major side × side images, side = √(columns), any side ≥ 8),
-float32 in [0, 1], 0 black, 1 white. Every function returns a new float32 array of that shape with values in
-[0, 1] and never modifies its input. The primitives (``mirror`` … ``background``) take one strength per image
-(arrays of length N), so that training augmentation can draw a strength per image; ``perturb`` and ``suite``
-apply the fixed severities of SEVERITIES. Image coordinates are (row, column), rows growing downwards.
+float32 in [0, 1], 0 black, 1 white. Every function returns a new float32 array of that shape with values in [0, 1] and
+never modifies its input (``mirror``, a rearrangement, keeps a floating or boolean input's dtype). The primitives
+(``mirror`` … ``background``) take one strength per image (arrays of length N), so that training augmentation can draw a
+strength per image; ``perturb`` and ``suite`` apply the fixed severities of SEVERITIES. Image coordinates are (row,
+column), rows growing downwards.
 
 Randomness (the sign of a turn, the direction of a shift or zoom, noise, where an occluder sits, a background's
 texture) comes from a seeded NumPy Generator. ``perturb`` draws the same random choices at every severity of a

@@ -100,6 +100,7 @@ def test_each_named_configuration_is_its_long_line(root, compose):
     expected["train"] |= robust["train"]
     expected["refusal"] |= robust["refusal"]
     assert robust["train"]["augment_mirror"] is True and robust["train"]["photo_norm"] is True
+    assert robust["train"]["mirror_average"] is True
     assert robust["refusal"] == {"score": "energy"}
     assert yaml.safe_load(compose("+config=ten-digits-cnn")) == expected
 

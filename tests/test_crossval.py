@@ -112,6 +112,8 @@ def test_each_fold_trains_on_the_other_folds_and_the_figures_add_up(root):
     # each fold perturbed and predicted by the network that did not train on it
     mirrored = np.concatenate([nets[f].predict(mirror(X[folds == f])) == y[folds == f] for f in range(3)])
     assert robust["mirror"] == [pytest.approx(mirrored.mean())] * 5
+    # the default averages each photo's answer with its mirror image's: mirrored, every fold reads as it does clean
+    assert params["mirror_average"] and robust["mirror"] == [pytest.approx(np.mean(oof["predicted"] == y))] * 5
     calibrated = crossval.calibrate(nets, X, y, folds, oof, {"score": "msp", "max_refused": 0.1}, non_hands(20, 8))
     assert calibrated["temperature"] == round(max(1.0, fit_temperature(oof["logits"], y)), 6)
     assert calibrated["refusal"]["refused_validation"] <= 0.1

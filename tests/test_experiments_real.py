@@ -130,7 +130,8 @@ def test_ten_digit_cnn_configuration(built_copy, real_data, dvc, exported_parity
 
     net = load_model(built_copy / "models/model.npz")
     assert type(net).__name__ == "CNN" and net.channels == [16, 32] and net.n_outputs == 10
-    assert (net.kernel_size, net.n_hidden, net.batch_norm, net.photo_norm) == (5, 256, True, True)
+    assert (net.kernel_size, net.n_hidden, net.batch_norm) == (5, 256, True)
+    assert net.photo_norm and net.mirror_average
     # `signdigits predict` on the first test photo of each digit
     sources = np.load(built_copy / "data/split/sources_test.npy")
     photos = [next(s for s in sources if s.split("/")[1] == str(digit)) for digit in range(10)]

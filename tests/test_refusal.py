@@ -66,7 +66,12 @@ def test_mirror_average_answers_a_photo_and_its_mirror_image_alike(kind):
         net = MLP(64, 5, 3, "tanh", mirror_average=True, **options)
     else:
         net = CNN(64, 3, [4], 3, 5, batch_norm=True, mirror_average=True, **options)
+    one_view = copy.deepcopy(net)
+    one_view.mirror_average = False
     history = net.fit(X, y, TrainingConfig(epochs=2, learning_rate=0.05), validation=(X[:6], y[:6]))
+    one_view.fit(X, y, TrainingConfig(epochs=2, learning_rate=0.05), validation=(X[:6], y[:6]))
+    for name, value in (net.params | net.running).items():  # training is unchanged: the same steps, bit for bit
+        np.testing.assert_array_equal(value, (one_view.params | one_view.running)[name])
     flipped = X.reshape(12, 8, 8)[:, :, ::-1].reshape(12, 64)
     plain = copy.deepcopy(net)
     plain.mirror_average = False

@@ -35,6 +35,10 @@ def test_params_choose_the_network(root):
     assert isinstance(net, MLP) and (net.n_hidden, net.n_outputs, net.activation) == (128, 1, "relu")
     cnn = build_model(params | {"model": "cnn"}, 784, 10)
     assert isinstance(cnn, CNN) and (cnn.channels, cnn.n_hidden, cnn.n_outputs) == (params["conv_channels"], 128, 10)
+    for model in ("mlp", "cnn"):  # the options prediction reads, as the params give them
+        for value in (True, False):
+            built = build_model(params | {"model": model, "mirror_average": value, "photo_norm": not value}, 784, 10)
+            assert (built.mirror_average, built.photo_norm) == (value, not value)
 
 
 def test_outlier_exposure_adds_non_hands_with_the_uniform_target():
