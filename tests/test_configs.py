@@ -20,6 +20,7 @@ CLEAN_PHOTOS = [
     "train.augment_background=false",
     "train.augment_perturb=[]",
     "train.outlier_exposure=0",
+    "train.natural_images=0",
     "train.other_hands=0",
 ]
 LONG_LINES = {
@@ -30,6 +31,7 @@ LONG_LINES = {
         "train.augment_perturb=[rotate,shift,scale,brighten,darken,contrast,gamma,noise,blur,occlude]",
         "train.augment_background=false",
         "train.outlier_exposure=0.1",
+        "train.natural_images=0",
         "train.other_hands=0",  # all ten digits: no other hands to learn
         "train.epochs=100",
     ],
