@@ -230,8 +230,8 @@ def _half_image(size, bright_side: str, mode="RGB", bright=230, dark=20):
 
 
 # The tiny photos are half-bright images, the very kind of synthetic non-hands outlier exposure teaches the default to
-# refuse: a tiny project trains without it
-TINY_TRAIN = {"outlier_exposure": 0}
+# refuse: a tiny project trains without it, and so without the share of them that are natural images
+TINY_TRAIN = {"outlier_exposure": 0, "natural_images": 0}
 
 # digit → which side is bright: easy to tell apart, also mirrored (the default trains on mirrored photos), and each
 # ingested row can be checked
