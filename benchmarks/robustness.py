@@ -156,13 +156,13 @@ def answering(nets, X, y, folds, calibrated: dict) -> list:
     return nets
 
 
-def honesty(nets, X, X_altered, y, folds, calibrated: dict) -> dict:
-    """How honest the folds' networks are on altered photos X_altered (the training photos X, altered): each fold's
-    network, with the temperature and refusal threshold chosen on the folds, answers its own fold, as the final
-    model answers a user's photo. Returns the accuracy over all photos, the share refused, the accuracy of the
-    answered ones, and the share of all photos answered wrongly with probability ≥ SURE."""
-    right, is_refused, sure = (np.zeros(len(X), dtype=bool) for _ in range(3))
-    for fold, net in enumerate(answering(nets, X, y, folds, calibrated)):
+def honesty(answering_nets, X_altered, y, folds) -> dict:
+    """How honest the folds' networks are on altered photos X_altered (the training photos, altered): each fold's
+    network, made ``answering`` (the temperature and refusal threshold chosen on the folds), answers its own fold, as
+    the final model answers a user's photo. Returns the accuracy over all photos, the share refused, the accuracy of
+    the answered ones, and the share of all photos answered wrongly with probability ≥ SURE."""
+    right, is_refused, sure = (np.zeros(len(y), dtype=bool) for _ in range(3))
+    for fold, net in enumerate(answering_nets):
         rows = folds == fold
         answers = predict_split(net, {"X_test": X_altered[rows]})  # as evaluate answers the test photos
         right[rows], sure[rows] = answers.y_pred == y[rows], answers.confidence >= SURE
@@ -314,14 +314,13 @@ def measure(name: str) -> dict:
         nets, X_train, y_train, folds, out_of_fold, params["refusal"], synthetic, X_others, folds_others
     )
     seconds["cross-validation's robustness and calibration"] = time.perf_counter() - start
+    answering_nets = answering(nets, X_train, y_train, folds, calibrated)
     stand_ins = {  # the benchmark's, not a stage's
-        stand_in: honesty(nets, X_train, alter(X_train), y_train, folds, calibrated)
-        for stand_in, alter in STAND_INS.items()
+        stand_in: honesty(answering_nets, alter(X_train), y_train, folds) for stand_in, alter in STAND_INS.items()
     }
     image_size = params["ingest"]["image_size"]
-    balls_folds = [  # one network's count says little: it varies with the training's draws
-        sum(balls_answered(net, image_size).values()) for net in answering(nets, X_train, y_train, folds, calibrated)
-    ]
+    # one network's count says little: it varies with the training's draws
+    balls_folds = [sum(balls_answered(net, image_size).values()) for net in answering_nets]
 
     net, seconds["final training (stage train)"], peak_mib = train_stage(params, X_train, y_train, X_others, calibrated)
 
