@@ -18,6 +18,7 @@ CLEAN_PHOTOS = [
     "train.augment_mirror=false",
     "train.mirror_average=false",
     "train.augment_background=false",
+    "train.augment_busy_background=0",
     "train.augment_perturb=[]",
     "train.outlier_exposure=0",
     "train.natural_images=0",
@@ -30,6 +31,7 @@ LONG_LINES = {
         *"train.hidden_units=512 train.augment_shift=2 train.lr_decay=0.02 train.weight_decay=0.0003".split(),
         "train.augment_perturb=[rotate,shift,scale,brighten,darken,contrast,gamma,noise,blur,occlude]",
         "train.augment_background=false",
+        "train.augment_busy_background=0",
         "train.outlier_exposure=0.1",
         "train.natural_images=0",
         "train.other_hands=0",  # all ten digits: no other hands to learn
