@@ -63,6 +63,7 @@ from signdigits.perturbations import (
 from signdigits.preprocess import normalize, stratified_folds
 from signdigits.refusal import fit_stats
 from signdigits.robustness import HEADLINE_SEVERITIES, robust_accuracy
+from signdigits.stats import wilson_interval
 from signdigits.training import other_hands_to_learn
 
 MODELS = {
@@ -160,7 +161,8 @@ def honesty(answering_nets, X_altered, y, folds) -> dict:
     """How honest the folds' networks are on altered photos X_altered (the training photos, altered): each fold's
     network, made ``answering`` (the temperature and refusal threshold chosen on the folds), answers its own fold, as
     the final model answers a user's photo. Returns the accuracy over all photos, the share refused, the accuracy of
-    the answered ones, and the share of all photos answered wrongly with probability ≥ SURE."""
+    the answered ones (and its counts: how many were answered, how many of those right), and the share of all photos
+    answered wrongly with probability ≥ SURE."""
     right, is_refused, sure = (np.zeros(len(y), dtype=bool) for _ in range(3))
     for fold, net in enumerate(answering_nets):
         rows = folds == fold
@@ -172,6 +174,8 @@ def honesty(answering_nets, X_altered, y, folds) -> dict:
         "accuracy": float(np.mean(right)),
         "refused": float(np.mean(is_refused)),
         "accuracy_answered": float(np.mean(right[answered])) if answered.any() else float("nan"),
+        "answered": int(answered.sum()),
+        "right_answered": int((right & answered).sum()),
         "sure_and_wrong": float(np.mean(answered & sure & ~right)),
     }
 
@@ -407,8 +411,12 @@ def report(name: str, figures: dict) -> None:
             "(folds; a stand-in for photos from elsewhere)"
         )
         row(stand_in, text)
-        share = honest["accuracy_answered"]
-        row("  right, of the answered", f"{share:.4f}", f"≥ {ANSWERED_GOAL} (held-back photos)", share >= ANSWERED_GOAL)
+        share, answered = honest["accuracy_answered"], honest["answered"]
+        text = f"{share:.4f}"
+        if answered:  # how far the share may be from the model's true one, on so few photos (95 %, Wilson)
+            low, high = wilson_interval(honest["right_answered"], answered)
+            text += f" (95 % {low:.3f}–{high:.3f}; {honest['right_answered']} of {answered} answered)"
+        row("  right, of the answered", text, f"≥ {ANSWERED_GOAL} (held-back photos)", share >= ANSWERED_GOAL)
         share = honest["sure_and_wrong"]
         goal = f"≤ {SURE_AND_WRONG_GOAL} (held-back photos)"
         row(f"  wrong at p ≥ {SURE}", f"{share:.4f} of all", goal, share <= SURE_AND_WRONG_GOAL)
