@@ -12,8 +12,8 @@ photos from elsewhere (``STAND_INS``). Between them stage train runs as `dvc rep
 (interpreter start and imports included), which gives its time and peak memory (the CNN's cost goals). Every figure is
 printed beside its goal; a missed goal with by how much (for a share of photos, how many photos) and why: within the
 run's noise if the goal lies inside the figure's 95 % interval, else where what was tried about it is written up
-(``TRIED``). The default's cost goal is measured on identical work in the same run (``dvc_repro_cost``): `dvc repro` in
-a copy of the project against one at the commit before issue 19's first change, in turn, a full run and after
+(``WHY_MISSED``). The default's cost goal is measured on identical work in the same run (``dvc_repro_cost``): `dvc
+repro` in a copy of the project against one at the commit before issue 19's first change, in turn, a full run and after
 learning-rate edits; beside it, each model's share of its work that the robustness measurements take. ``--stage-train
 N`` does nothing but time stage train, N times, first thing in the process (``stage_train_alone``).
 """
@@ -92,8 +92,8 @@ PHOTO_CROP = (0.15, 0.6)  # the side of a crop of a real image put behind the ha
 OFF_CENTRE = (SEVERITIES["shift"][2], SEVERITIES["shift"][3])  # how far a hand off centre sits, a fraction of the side
 # red balls (discs) on light grounds, as a user might photograph one: sizes as fractions of the frame, 20 of each
 BALL_SIZES, BALLS_PER_SIZE, BALL_SEED = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8), 20, 3
-# Why a goal is missed, printed beside the miss: where what was measured and tried about it is written up
-TRIED = {
+# Why a goal is missed, printed beside the miss: where what was measured and tried about it is written up, or noise
+WHY_MISSED = {
     "accuracy": "what was tried: docs/model.md#what-the-model-can-and-cannot-read",
     "cost": "the robust default trains on more rows for more epochs; where the time goes: "
     "docs/benchmarks.md#robustness-calibration-and-refusal",
@@ -397,7 +397,7 @@ def row(label: str, figure: str, goal: str | None = None, met: bool | None = Non
     print(f"  {label:<26}{figure}" + (f"   goal {goal}: {verdict(met, short, why)}" if goal else ""))
 
 
-def judged_row(label: str, figure: str, value: float, goal: float | None, why=TRIED["accuracy"], note="", **how):
+def judged_row(label: str, figure: str, value: float, goal: float | None, why=WHY_MISSED["accuracy"], note="", **how):
     """``row`` for a figure with a goal (``judged``'s ``how``: at_least, photos, unit, decimals; ``note`` follows
     the goal), or none if goal is None. A share of ``photos`` photos that misses a goal lying inside its 95 % interval
     (Wilson) is said to miss within the run's noise, instead of ``why``."""
@@ -407,7 +407,7 @@ def judged_row(label: str, figure: str, value: float, goal: float | None, why=TR
     photos = how.get("photos")
     if not met and photos:
         low, high = wilson_interval(round(value * photos), photos)
-        why = TRIED["noise"] if low <= goal <= high else why
+        why = WHY_MISSED["noise"] if low <= goal <= high else why
     row(label, figure, text + note, met, short, why)
 
 
@@ -483,7 +483,7 @@ def report(name: str, figures: dict) -> None:
         ran_now, ran_then = figures["dvc_repro"]["ran"]
         if ran_now == ran_then:
             judged_row(
-                "dvc repro, full", full, now / then, COST_GOAL, TRIED["cost"], at_least=False, unit="×", decimals=2
+                "dvc repro, full", full, now / then, COST_GOAL, WHY_MISSED["cost"], at_least=False, unit="×", decimals=2
             )
         else:  # the README's first command then and now, but not the same work: no verdict
             row("dvc repro, full", f"{full} (not the same stages: no verdict)")
@@ -494,15 +494,15 @@ def report(name: str, figures: dict) -> None:
         mean = float(np.mean(ratios))
         text = f"{each} s: mean {mean:.2f}× (crossval and after)"
         judged_row(
-            "dvc repro after an edit", text, mean, COST_GOAL, TRIED["cost"], at_least=False, unit="×", decimals=2
+            "dvc repro after an edit", text, mean, COST_GOAL, WHY_MISSED["cost"], at_least=False, unit="×", decimals=2
         )
     if name == "ten-digits-cnn":
         final, mib = seconds["final training (stage train)"], figures["peak_mib"]
         text = f"{final:.1f} s (right after the cross-validation; --stage-train times it alone)"
         how = {"at_least": False, "unit": " s", "decimals": 1}
-        judged_row("stage train", text, final, CNN_SECONDS_GOAL, TRIED["stage train"], **how)
+        judged_row("stage train", text, final, CNN_SECONDS_GOAL, WHY_MISSED["stage train"], **how)
         how = {"at_least": False, "unit": " MiB", "decimals": 0}
-        judged_row("stage train, peak memory", f"{mib:.0f} MiB", mib, CNN_MIB_GOAL, TRIED["CNN cost"], **how)
+        judged_row("stage train, peak memory", f"{mib:.0f} MiB", mib, CNN_MIB_GOAL, WHY_MISSED["CNN cost"], **how)
 
 
 def stage_train_alone(name: str, repeats: int) -> None:
@@ -523,9 +523,11 @@ def stage_train_alone(name: str, repeats: int) -> None:
     has_goals = name == "ten-digits-cnn"
     seconds_goal, memory_goal = (CNN_SECONDS_GOAL, CNN_MIB_GOAL) if has_goals else (None, None)
     how = {"at_least": False, "unit": " s", "decimals": 1}
-    judged_row("stage train, alone", f"{each} s: median {median:.1f} s", median, seconds_goal, TRIED["CNN cost"], **how)
+    judged_row(
+        "stage train, alone", f"{each} s: median {median:.1f} s", median, seconds_goal, WHY_MISSED["CNN cost"], **how
+    )
     how = {"at_least": False, "unit": " MiB", "decimals": 0}
-    judged_row("stage train, peak memory", f"{mib:.0f} MiB", mib, memory_goal, TRIED["CNN cost"], **how)
+    judged_row("stage train, peak memory", f"{mib:.0f} MiB", mib, memory_goal, WHY_MISSED["CNN cost"], **how)
 
 
 def main():

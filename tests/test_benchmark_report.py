@@ -66,27 +66,27 @@ def test_the_report_says_by_how_much_and_why_a_goal_was_missed(benchmark, capsys
     assert lines["clean CV"].endswith("goal ≥ 0.98: met")
     # 296 of 329 right: 95 % 0.862–0.929 (Wilson), which holds the goal
     assert lines["worst family at 3"].endswith(
-        "goal ≥ 0.9: MISSED by 0.0003 (1 of 329 photos): " + benchmark.TRIED["noise"]
+        "goal ≥ 0.9: MISSED by 0.0003 (1 of 329 photos): " + benchmark.WHY_MISSED["noise"]
     )
     # 113 of 126 is 0.8968, with a 95 % interval (Wilson) of 0.831–0.939 that holds the goal
     assert lines["right, of the answered"].endswith(
         "(95 % 0.831–0.939; 113 of 126 answered)   goal ≥ 0.9 (held-back photos): MISSED by 0.0032 (1 of 126 "
-        "photos): " + benchmark.TRIED["noise"]
+        "photos): " + benchmark.WHY_MISSED["noise"]
     )
-    assert lines["dvc repro after an edit"].endswith("goal ≤ 1.5×: MISSED by 0.81×: " + benchmark.TRIED["cost"])
+    assert lines["dvc repro after an edit"].endswith("goal ≤ 1.5×: MISSED by 0.81×: " + benchmark.WHY_MISSED["cost"])
     assert lines["dvc repro, full"].endswith("goal ≤ 1.5×: met")
 
 
 def test_a_miss_beyond_the_interval_points_to_what_was_tried(benchmark, capsys):
     lines = report_lines(benchmark, capsys, right_answered=60, answered=100)
     assert lines["right, of the answered"].endswith(
-        "MISSED by 0.3000 (30 of 100 photos): " + benchmark.TRIED["accuracy"]
+        "MISSED by 0.3000 (30 of 100 photos): " + benchmark.WHY_MISSED["accuracy"]
     )
 
 
 def test_the_documents_a_miss_points_to_exist(benchmark, root):
     headings = {}
-    for reason in benchmark.TRIED.values():
+    for reason in benchmark.WHY_MISSED.values():
         for link in (word for word in reason.split() if word.startswith("docs/")):
             path, anchor = link.split("#")
             if path not in headings:
